@@ -1,0 +1,131 @@
+"""Headless pixel rendering of a MuJoCo model as a `TaskSpec` says.
+
+wmgym renders with its own `mujoco.Renderer` rather than gymnasium's viewer, so that the camera,
+image size and scene flags come from the spec alone and every frame is a pure function of the
+physics state (a recorded state re-renders to the same pixels).
+"""
+
+from __future__ import annotations
+
+import atexit
+import weakref
+
+import mujoco
+import numpy as np
+
+from wmgym.truth.spec import TaskSpec
+
+
+def enlarge_visual_geoms(model: mujoco.MjModel, spec: TaskSpec) -> None:
+    """Draw the spec's marker geoms larger, in place. Refuses a geom that could collide."""
+    for name, radius in spec.render.visual_geom_radius:
+        gid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, name)
+        if gid < 0:
+            raise ValueError(f"task {spec.name!r}: visual_geom_radius names geom {name!r}, which the model lacks")
+        if _can_collide(model, gid):
+            raise ValueError(
+                f"task {spec.name!r}: geom {name!r} can collide, so enlarging it would change the physics; "
+                "only collision-free geoms may be enlarged"
+            )
+        model.geom_size[gid, 0] = radius
+
+
+def _can_collide(model: mujoco.MjModel, gid: int) -> bool:
+    contype, conaffinity = model.geom_contype[gid], model.geom_conaffinity[gid]
+    others = np.arange(model.ngeom) != gid
+    return bool(
+        np.any((contype & model.geom_conaffinity[others]) != 0)
+        or np.any((model.geom_contype[others] & conaffinity) != 0)
+    )
+
+
+class FrameRenderer:
+    """Renders (H, W, 3) uint8 frames of ``data`` from the spec's camera.
+
+    Args:
+        model: the compiled MuJoCo model (its marker geoms already enlarged).
+        spec: the task spec; gives the camera and scene flags.
+        size: (height, width); defaults to ``spec.image_size``.
+    """
+
+    def __init__(self, model: mujoco.MjModel, spec: TaskSpec, size: tuple[int, int] | None = None):
+        height, width = size or spec.image_size
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, height)
+        self._renderer = mujoco.Renderer(model, height=height, width=width)
+        _track(self)
+        self._camera = _make_camera(model, spec)
+        self._segmentation = False
+        flags = self._renderer.scene.flags
+        flags[mujoco.mjtRndFlag.mjRND_SHADOW] = spec.render.shadows
+        flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = spec.render.reflections
+
+    def render(self, data: mujoco.MjData) -> np.ndarray:
+        """An RGB frame, uint8 (H, W, 3)."""
+        self._set_segmentation(False)
+        self._renderer.update_scene(data, camera=self._camera)
+        return self._renderer.render()
+
+    def segmentation(self, data: mujoco.MjData) -> np.ndarray:
+        """Per-pixel MuJoCo object ids, int32 (H, W, 2): [object id, object type]; -1 is background."""
+        self._set_segmentation(True)
+        self._renderer.update_scene(data, camera=self._camera)
+        return self._renderer.render()
+
+    def _set_segmentation(self, on: bool) -> None:
+        if on != self._segmentation:
+            if on:
+                self._renderer.enable_segmentation_rendering()
+            else:
+                self._renderer.disable_segmentation_rendering()
+            self._segmentation = on
+
+    def close(self) -> None:
+        """Free the GL resources. Safe to call twice."""
+        if self._renderer is None:
+            return
+        # mujoco.Renderer.close frees its textures in whatever GL context is current, which is
+        # another renderer's when several are alive: make our own current first.
+        gl_context = getattr(self._renderer, "_gl_context", None)
+        if gl_context is not None:
+            gl_context.make_current()
+        self._renderer.close()
+        self._renderer = None
+
+    def __del__(self):
+        self.close()
+
+
+_LIVE: weakref.WeakSet[FrameRenderer] = weakref.WeakSet()
+_AT_EXIT_REGISTERED = False
+
+
+def _track(renderer: FrameRenderer) -> None:
+    """Close live renderers at exit, before mujoco's own atexit hook tears EGL down.
+
+    Registered after the first GL context exists, so that it runs before mujoco's hook (atexit
+    runs last-registered first) and no renderer is freed after its display is gone.
+    """
+    global _AT_EXIT_REGISTERED
+    _LIVE.add(renderer)
+    if not _AT_EXIT_REGISTERED:
+        atexit.register(lambda: [r.close() for r in list(_LIVE)])
+        _AT_EXIT_REGISTERED = True
+
+
+def _make_camera(model: mujoco.MjModel, spec: TaskSpec) -> mujoco.MjvCamera:
+    cam_spec = spec.camera
+    cam = mujoco.MjvCamera()
+    cam.lookat[:] = cam_spec.lookat
+    cam.distance = cam_spec.distance
+    cam.azimuth = cam_spec.azimuth
+    cam.elevation = cam_spec.elevation
+    if cam_spec.mode == "tracking":
+        body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, cam_spec.track_body)
+        if body < 0:
+            raise ValueError(f"task {spec.name!r}: camera tracks body {cam_spec.track_body!r}, which the model lacks")
+        cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+        cam.trackbodyid = body
+    else:
+        cam.type = mujoco.mjtCamera.mjCAMERA_FREE
+    return cam

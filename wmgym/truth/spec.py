@@ -1,0 +1,107 @@
+"""`TaskSpec`: everything the truth (MuJoCo) side and the dream (learned) side must agree on.
+
+A spec is a frozen dataclass that round-trips through JSON (`to_dict` / `from_dict`), so a
+dataset and a checkpoint can store the exact spec they were made with and refuse a mismatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """Where the camera looks from. A free MuJoCo camera, so no model XML has to change."""
+
+    mode: str = "fixed"
+    """``"fixed"`` (static in the world) or ``"tracking"`` (follows ``track_body``)."""
+    lookat: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Point the camera looks at, in world coordinates (for tracking: the initial point)."""
+    distance: float = 1.0
+    """Distance from ``lookat`` in metres."""
+    azimuth: float = 90.0
+    """Horizontal angle in degrees."""
+    elevation: float = -90.0
+    """Vertical angle in degrees; -90 looks straight down."""
+    track_body: str | None = None
+    """Body the camera follows when ``mode == "tracking"``."""
+
+    def __post_init__(self):
+        if self.mode not in ("fixed", "tracking"):
+            raise ValueError(f"CameraSpec.mode must be 'fixed' or 'tracking', got {self.mode!r}")
+        if self.mode == "tracking" and not self.track_body:
+            raise ValueError("CameraSpec(mode='tracking') needs track_body, the body to follow")
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    """How frames are rendered. Chosen for speed on a software (Mesa llvmpipe) renderer."""
+
+    shadows: bool = False
+    """Shadows cost ~7x on llvmpipe and tell a 64x64 world model little."""
+    reflections: bool = False
+    """Floor reflections: same cost, and they double the robot in the image."""
+    visual_geom_radius: tuple[tuple[str, float], ...] = ()
+    """(geom name, radius) pairs enlarged for rendering only. Only geoms that can collide with
+    nothing are allowed (checked when the env is built), and mass and inertia are fixed when the
+    model is compiled, so physics is unchanged (a test checks trajectories bit for bit)."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task of the suite: which MuJoCo env, how it is seen, and how long it runs."""
+
+    name: str
+    """Short name users type: ``reacher``, ``pusher``, ..."""
+    gym_id: str
+    """Gymnasium id of the wrapped MuJoCo env, e.g. ``Reacher-v5``."""
+    camera: CameraSpec
+    """The camera every frame is rendered from."""
+    render: RenderSpec = field(default_factory=RenderSpec)
+    """Renderer settings shared by truth and dream."""
+    image_size: tuple[int, int] = (64, 64)
+    """(height, width) of ``pixels`` observations."""
+    action_repeat: int = 1
+    """MuJoCo env steps per agent step. 1 keeps a policy trained here valid on ``gym_id`` as is."""
+    episode_length: int = 50
+    """Agent steps before truncation (``truncated=True``)."""
+    obs_keys: tuple[str, ...] = ("pixels", "state")
+    """Observation keys this task provides."""
+    terminates: bool = False
+    """Whether the MuJoCo env can end an episode early (``terminated=True``), e.g. a fall."""
+    env_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Keyword arguments for ``gymnasium.make(gym_id, ...)``, as (name, value) pairs."""
+    notes: str = ""
+    """Why the camera and renderer settings are what they are."""
+
+    def __post_init__(self):
+        h, w = self.image_size
+        if h < 8 or w < 8:
+            raise ValueError(f"TaskSpec.image_size must be at least 8x8, got {self.image_size}")
+        if self.action_repeat < 1:
+            raise ValueError(f"TaskSpec.action_repeat must be >= 1, got {self.action_repeat}")
+        if self.episode_length < 1:
+            raise ValueError(f"TaskSpec.episode_length must be >= 1, got {self.episode_length}")
+
+    def replace(self, **changes) -> TaskSpec:
+        """A copy with some fields changed, e.g. ``spec.replace(image_size=(96, 96))``."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict; `from_dict` reads it back to an equal spec."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TaskSpec:
+        """Inverse of `to_dict` (JSON turns tuples into lists; this turns them back)."""
+        d = dict(d)
+        cam = dict(d.pop("camera"))
+        cam["lookat"] = tuple(cam["lookat"])
+        rnd = dict(d.pop("render", {}))
+        rnd["visual_geom_radius"] = tuple(tuple(p) for p in rnd.get("visual_geom_radius", ()))
+        d["image_size"] = tuple(d["image_size"])
+        d["obs_keys"] = tuple(d["obs_keys"])
+        d["env_kwargs"] = tuple(tuple(p) for p in d.get("env_kwargs", ()))
+        return cls(camera=CameraSpec(**cam), render=RenderSpec(**rnd), **d)

@@ -1,0 +1,107 @@
+"""The task suite: one registered `TaskSpec` per MuJoCo task wmgym models.
+
+Every spec keeps ``action_repeat=1`` and gymnasium's own episode length, so a policy trained on
+``state`` in wmgym runs unchanged on ``gymnasium.make(spec.gym_id)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from wmgym.truth.spec import CameraSpec, RenderSpec, TaskSpec
+
+_TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec, *, overwrite: bool = False) -> TaskSpec:
+    """Add a task to the suite so `get_task` and ``wmgym tasks`` know it."""
+    if spec.name in _TASKS and not overwrite:
+        raise ValueError(f"task {spec.name!r} is already registered; pass overwrite=True to replace it")
+    _TASKS[spec.name] = spec
+    return spec
+
+
+def get_task(name: str | TaskSpec) -> TaskSpec:
+    """The registered spec called ``name`` (a `TaskSpec` is returned as is)."""
+    if isinstance(name, TaskSpec):
+        return name
+    try:
+        return _TASKS[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(_TASKS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(
+            f"unknown task {name!r}.{hint} Known tasks: {', '.join(sorted(_TASKS))} "
+            "(`wmgym tasks` lists them)."
+        ) from None
+
+
+def list_tasks() -> list[str]:
+    """Names of all registered tasks, sorted."""
+    return sorted(_TASKS)
+
+
+register_task(
+    TaskSpec(
+        name="inverted_pendulum",
+        gym_id="InvertedPendulum-v5",
+        camera=CameraSpec(mode="fixed", lookat=(0.0, 0.0, 0.3), distance=2.2, azimuth=90.0, elevation=-5.0),
+        episode_length=1000,
+        terminates=True,
+        notes="Side view of the whole rail: the cart (+-1 m) and the pole stay in frame at any "
+        "position the task allows before it terminates.",
+    )
+)
+
+register_task(
+    TaskSpec(
+        name="reacher",
+        gym_id="Reacher-v5",
+        camera=CameraSpec(mode="fixed", lookat=(0.0, 0.0, 0.0), distance=0.58, azimuth=90.0, elevation=-90.0),
+        render=RenderSpec(
+            visual_geom_radius=(("target", 0.025), ("fingertip", 0.02), ("link0", 0.014), ("link1", 0.014)),
+        ),
+        episode_length=50,
+        notes="Top-down over the arm's reach (+-0.23 m; the target is drawn within 0.2 m). At 64x64 "
+        "the real target (r=9 mm) is a 1-2 pixel dot a world model never learns, so target, "
+        "fingertip and links are drawn larger (visual only: no geom in Reacher collides).",
+    )
+)
+
+register_task(
+    TaskSpec(
+        name="pusher",
+        gym_id="Pusher-v5",
+        camera=CameraSpec(mode="fixed", lookat=(0.3, -0.3, -0.3), distance=2.0, azimuth=90.0, elevation=-60.0),
+        episode_length=100,
+        notes="Looks down at the table from the side, 60 degrees down: the 7-DoF arm, the object (r=5 cm) "
+        "and the goal disc (r=8 cm) are all in view wherever the reset draws them.",
+    )
+)
+
+register_task(
+    TaskSpec(
+        name="half_cheetah",
+        gym_id="HalfCheetah-v5",
+        camera=CameraSpec(
+            mode="tracking", lookat=(0.0, 0.0, 0.4), distance=3.5, azimuth=90.0, elevation=-10.0, track_body="torso"
+        ),
+        episode_length=1000,
+        notes="Side view tracking the torso: the cheetah runs far, a fixed camera would lose it. "
+        "The floor grid moving under it shows its speed.",
+    )
+)
+
+register_task(
+    TaskSpec(
+        name="hopper",
+        gym_id="Hopper-v5",
+        camera=CameraSpec(
+            mode="tracking", lookat=(0.0, 0.0, 1.0), distance=3.0, azimuth=90.0, elevation=-10.0, track_body="torso"
+        ),
+        episode_length=1000,
+        terminates=True,
+        notes="Side view tracking the torso (as gymnasium's own camera does); episodes end when it falls, "
+        "so termination matters for the world model.",
+    )
+)
