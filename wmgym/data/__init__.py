@@ -1,0 +1,17 @@
+"""Collecting truth episodes into Minari datasets, and sampling training windows from them."""
+
+from wmgym.data.collect import CollectResult, collect, episode_seed
+from wmgym.data.sampler import SequenceSampler, split_episodes
+from wmgym.data.store import DatasetExistsError, EpisodeArrays, fingerprint, load_episodes
+
+__all__ = [
+    "CollectResult",
+    "DatasetExistsError",
+    "EpisodeArrays",
+    "SequenceSampler",
+    "collect",
+    "episode_seed",
+    "fingerprint",
+    "load_episodes",
+    "split_episodes",
+]

@@ -173,8 +173,7 @@ class TruthEnv(gym.Env):
         action = np.asarray(action, dtype=np.float64)
         if action.shape != self.action_space.shape:
             raise ValueError(
-                f"action for task {self.task_spec.name!r} must have shape {self.action_space.shape}, "
-                f"got {action.shape}"
+                f"action for task {self.task_spec.name!r} must have shape {self.action_space.shape}, got {action.shape}"
             )
         if not np.all(np.isfinite(action)):
             raise ValueError(f"action must be finite, got {action}")

@@ -31,8 +31,7 @@ def get_task(name: str | TaskSpec) -> TaskSpec:
         close = difflib.get_close_matches(str(name), list(_TASKS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KeyError(
-            f"unknown task {name!r}.{hint} Known tasks: {', '.join(sorted(_TASKS))} "
-            "(`wmgym tasks` lists them)."
+            f"unknown task {name!r}.{hint} Known tasks: {', '.join(sorted(_TASKS))} (`wmgym tasks` lists them)."
         ) from None
 
 

@@ -1,0 +1,229 @@
+"""Collect episodes from a truth env into a Minari dataset, in parallel, resumably.
+
+Episode ``i`` of a collection is fully determined by ``(seed, i)``: its reset seed and its
+policy's random generator derive from them. So the data is the same whatever the number of
+workers, and a resumed collection equals one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from wmgym.data import store
+from wmgym.data.policies import make_policy
+from wmgym.truth.env import TruthEnv
+from wmgym.truth.spec import TaskSpec
+from wmgym.truth.tasks import get_task
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    out: Path
+    episodes: int
+    """Finished episodes in the dataset now."""
+    new_episodes: int
+    """Episodes this call added."""
+    new_steps: int
+    seconds: float
+    interrupted: bool = False
+
+
+def episode_seed(seed: int, index: int) -> int:
+    """The reset seed of episode ``index`` of a collection seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def collect(
+    task: str | TaskSpec,
+    episodes: int,
+    out: str | Path,
+    policy: str = "random",
+    seed: int = 0,
+    workers: int = 1,
+    noise: float = 0.0,
+    progress: bool = True,
+) -> CollectResult:
+    """Collect ``episodes`` episodes of ``task`` with ``policy`` into the dataset folder ``out``.
+
+    If ``out`` already holds a collection with the same task, policy, seed and noise, collection
+    resumes after its last finished episode. Anything else already in ``out`` is refused with
+    `store.DatasetExistsError`; nothing is ever overwritten.
+
+    Args:
+        task: a task name (``wmgym tasks``) or a `TaskSpec`.
+        episodes: total number of episodes the dataset should hold.
+        out: dataset folder; ``minari.MinariDataset(out/"data")`` reads the result.
+        policy: ``random``, ``ou-noise`` or a stable-baselines3 ``.zip``.
+        seed: collection seed.
+        workers: worker processes (each renders its own episodes).
+        noise: Gaussian action noise for SB3 policies, in half action ranges.
+        progress: show a progress bar.
+    """
+    spec = get_task(task)
+    out = Path(out)
+    if episodes < 1:
+        raise ValueError(f"--episodes must be at least 1, got {episodes}")
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    env = TruthEnv(spec)
+    make_policy(policy, env, noise)  # fail on a bad policy before anything is written
+    record = _record(spec, policy, seed, noise, out)
+    storage, done = _open(out, record, env)
+    env.close()
+    todo = range(done, episodes)
+    if progress and done:
+        print(f"resuming {out}: {done} of {episodes} episodes already collected")
+    start, steps, added = time.perf_counter(), 0, 0
+    bar = tqdm(total=episodes, initial=done, unit="ep", disable=not progress or not todo, desc=f"collect {spec.name}")
+    interrupted = False
+    with _sigterm_as_interrupt():
+        try:
+            for index, ep in _episodes(spec, policy, seed, noise, todo, workers):
+                store.append_episode(storage, index, episode_seed(seed, index), ep)
+                steps, added = steps + len(ep), added + 1
+                bar.update(1)
+                bar.set_postfix(fps=f"{steps / (time.perf_counter() - start):.0f}")
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+    result = CollectResult(out, done + added, added, steps, time.perf_counter() - start, interrupted)
+    if interrupted and progress:
+        print(
+            f"interrupted: {result.episodes} finished episodes are saved in {out}; run the same command again to resume"
+        )
+    return result
+
+
+def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path) -> dict:
+    policy_name = policy if not policy.endswith(".zip") else f"sb3:{Path(policy.split(':')[-1]).name}"
+    dataset_id = out.name if "-v" in out.name else f"{spec.name}-{policy_name.replace(':', '-')}-v0"
+    return {
+        "format": 1,
+        "dataset_id": f"wmgym/{dataset_id}",
+        "task": spec.to_dict(),
+        "policy": policy_name,
+        "seed": seed,
+        "noise": noise,
+        "description": f"{spec.gym_id} rendered at {spec.image_size[0]}x{spec.image_size[1]} by wmgym, "
+        f"behaviour policy {policy_name}, seed {seed}; infos['physics_state'] is MuJoCo's "
+        "mjSTATE_INTEGRATION state before each observation.",
+    }
+
+
+_MUST_MATCH = ("task", "policy", "seed", "noise")
+
+
+def _open(out: Path, record: dict, env: TruthEnv):
+    existing = store.read_record(out)
+    if existing is not None:
+        diff = [k for k in _MUST_MATCH if existing.get(k) != record[k]]
+        if diff:
+            theirs = ", ".join(f"{k}={existing.get(k)!r}" for k in diff if k != "task")
+            if "task" in diff:
+                theirs = f"task={existing['task']['name']!r} (or another version of its spec)" + (
+                    f", {theirs}" if theirs else ""
+                )
+            raise store.DatasetExistsError(
+                f"{out} already holds a dataset collected with {theirs}. To add episodes to it, "
+                "repeat those settings; to start a new one, choose another --out."
+            )
+        return store.open_for_append(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise store.DatasetExistsError(
+            f"{out} exists and is not empty, and is not a wmgym dataset; refusing to overwrite it. "
+            "Choose another --out (or remove that folder yourself)."
+        )
+    spaces = env.observation_space, env.action_space
+    return store.create(out, record, *spaces), 0
+
+
+def _episodes(spec, policy, seed, noise, todo: range, workers: int) -> Iterator[tuple[int, store.EpisodeArrays]]:
+    """Finished episodes in index order, from this process or a pool of workers."""
+    if workers == 1 or len(todo) <= 1:
+        _init_worker(spec, policy, noise)
+        try:
+            yield from ((i, _run_episode((seed, i))) for i in todo)
+        finally:
+            _WORKER.clear()
+        return
+    # spawn, not fork: a forked child would share the parent's GL and torch thread state.
+    ctx = mp.get_context("spawn")
+    pool = ctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(spec, policy, noise))
+    try:
+        yield from zip(todo, pool.imap(_run_episode, [(seed, i) for i in todo]))
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(spec: TaskSpec, policy: str, noise: float) -> None:
+    if policy.endswith(".zip"):
+        import torch
+
+        torch.set_num_threads(1)  # one process per core already
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    env = TruthEnv(spec)
+    _WORKER.update(env=env, policy=make_policy(policy, env, noise))
+
+
+def _run_episode(seed_index: tuple[int, int]) -> store.EpisodeArrays:
+    seed, index = seed_index
+    env, policy = _WORKER["env"], _WORKER["policy"]
+    policy.reset(np.random.default_rng([seed, index, 1]))
+    obs, _ = env.reset(seed=episode_seed(seed, index))
+    pixels, states, physics = [obs["pixels"]], [obs["state"]], [env.get_physics_state()]
+    actions, rewards, terms, truncs = [], [], [], []
+    done = False
+    while not done:
+        action = policy(obs)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        pixels.append(obs["pixels"])
+        states.append(obs["state"])
+        physics.append(env.get_physics_state())
+        actions.append(action)
+        rewards.append(reward)
+        terms.append(terminated)
+        truncs.append(truncated)
+        done = terminated or truncated
+    return store.EpisodeArrays(
+        pixels=np.stack(pixels),
+        state=np.stack(states),
+        actions=np.stack(actions).astype(np.float32),
+        rewards=np.asarray(rewards, np.float32),
+        terminations=np.asarray(terms),
+        truncations=np.asarray(truncs),
+        physics_state=np.stack(physics),
+    )
+
+
+class _sigterm_as_interrupt:
+    """Treat SIGTERM (e.g. `kill`) like Ctrl-C, so finished episodes are kept and the pool stops."""
+
+    def __enter__(self):
+        self._previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt

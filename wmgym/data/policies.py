@@ -1,0 +1,155 @@
+"""Behaviour policies that collect data: uniform random, temporally correlated noise, any SB3 policy.
+
+A policy is reset with its own random generator at the start of each episode, so an episode's
+actions depend only on the collection seed and the episode's index, never on the worker it ran in.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+
+class RandomPolicy:
+    """Uniform random actions over the action box. Covers the action space; rarely reaches a goal."""
+
+    name = "random"
+
+    def __init__(self, action_space: gym.spaces.Box):
+        self.low, self.high = action_space.low, action_space.high
+        self.rng = np.random.default_rng()
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def __call__(self, obs) -> np.ndarray:
+        return self.rng.uniform(self.low, self.high).astype(np.float32)
+
+
+class OUNoisePolicy(RandomPolicy):
+    """Ornstein-Uhlenbeck noise, scaled to the action box: smooth, sweeping motions.
+
+    Random actions average out and the robot jitters in place; correlated noise carries it
+    across its workspace, which is what a world model needs to see.
+
+    Args:
+        theta: pull back to the centre per step (1/theta ~ correlation time in steps).
+        sigma: noise scale per step, in units of half the action range.
+    """
+
+    name = "ou-noise"
+
+    def __init__(self, action_space: gym.spaces.Box, theta: float = 0.15, sigma: float = 0.3):
+        super().__init__(action_space)
+        self.theta, self.sigma = theta, sigma
+        self.x = np.zeros(action_space.shape)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.x = rng.uniform(-1, 1, self.x.shape)
+
+    def __call__(self, obs) -> np.ndarray:
+        self.x += -self.theta * self.x + self.sigma * self.rng.standard_normal(self.x.shape)
+        self.x = np.clip(self.x, -1, 1)
+        mid, half = (self.high + self.low) / 2, (self.high - self.low) / 2
+        return (mid + half * self.x).astype(np.float32)
+
+
+# SB3 saves the policy class's module in the zip; it names the algorithm for off-policy methods.
+# PPO and A2C share ActorCriticPolicy ("common"): either loads the other's policy for inference.
+_SB3_ALGOS = {"sac": "SAC", "td3": "TD3", "ddpg": "DDPG", "ppo": "PPO", "a2c": "A2C", "common": "PPO"}
+
+
+class SB3Policy:
+    """Actions of a saved stable-baselines3 model (``.zip``), optionally with Gaussian noise.
+
+    The model's observation space decides what it is fed: the env's ``state`` vector or its
+    ``pixels``. Name the algorithm (``sac:path.zip``) if the file does not say it.
+
+    Args:
+        path: the ``.zip`` that ``model.save()`` wrote, optionally prefixed ``algo:``.
+        obs_spaces: the env's observation spaces by key (``pixels``, ``state``).
+        action_space: the env's action box (noisy actions are clipped to it).
+        noise: std of Gaussian noise added to actions, in units of half the action range.
+        deterministic: use the policy's mean action (before noise).
+    """
+
+    def __init__(
+        self, path: str, obs_spaces: dict, action_space: gym.spaces.Box, noise: float = 0.0, deterministic: bool = True
+    ):
+        algo, file = _split_algo(path)
+        self.name = f"sb3:{Path(file).name}"
+        self.model = _load_sb3(algo, file)
+        self.key = _matching_key(self.model.observation_space, obs_spaces, file)
+        if self.model.action_space.shape != action_space.shape:
+            raise ValueError(
+                f"SB3 policy {file} acts in shape {self.model.action_space.shape}, "
+                f"but this task's actions have shape {action_space.shape}"
+            )
+        self.low, self.high = action_space.low, action_space.high
+        self.noise, self.deterministic = noise, deterministic
+        self.rng = np.random.default_rng()
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def __call__(self, obs) -> np.ndarray:
+        action, _ = self.model.predict(obs[self.key], deterministic=self.deterministic)
+        if self.noise > 0:
+            action = action + self.noise * (self.high - self.low) / 2 * self.rng.standard_normal(action.shape)
+        return np.clip(action, self.low, self.high).astype(np.float32)
+
+
+def make_policy(policy: str, env, noise: float = 0.0):
+    """Build a behaviour policy from its CLI name: ``random``, ``ou-noise`` or a ``.zip`` path."""
+    if policy == "random":
+        return RandomPolicy(env.action_space)
+    if policy in ("ou-noise", "ou"):
+        return OUNoisePolicy(env.action_space)
+    if policy.endswith(".zip"):
+        spaces = getattr(env, "_spaces", None) or {"state": env.observation_space}
+        return SB3Policy(policy, spaces, env.action_space, noise=noise)
+    raise ValueError(
+        f"unknown policy {policy!r}: use 'random', 'ou-noise', or the path of a stable-baselines3 "
+        "model saved with model.save() (a .zip, optionally prefixed with its algorithm, e.g. sac:model.zip)"
+    )
+
+
+def _split_algo(path: str) -> tuple[str | None, str]:
+    head, sep, tail = path.partition(":")
+    if sep and head.lower() in _SB3_ALGOS:
+        return head.lower(), tail
+    return None, path
+
+
+def _load_sb3(algo: str | None, file: str):
+    import stable_baselines3 as sb3
+
+    if not Path(file).is_file():
+        raise FileNotFoundError(f"SB3 policy file not found: {file}")
+    try:
+        with zipfile.ZipFile(file) as z:
+            data = json.loads(z.read("data"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
+        raise ValueError(f"{file} is not a stable-baselines3 model saved with model.save(): {e}") from None
+    if algo is None:
+        module = data.get("policy_class", {}).get("__module__", "")
+        algo = next((k for k in _SB3_ALGOS if f".{k}." in module), None)
+        if algo is None:
+            raise ValueError(f"cannot tell which SB3 algorithm saved {file}; prefix it, e.g. 'ppo:{file}'")
+    return getattr(sb3, _SB3_ALGOS[algo]).load(file, device="cpu")
+
+
+def _matching_key(space, obs_spaces: dict, file: str) -> str:
+    for key, candidate in obs_spaces.items():
+        if candidate.shape == space.shape:
+            return key
+    shapes = {k: s.shape for k, s in obs_spaces.items()}
+    raise ValueError(
+        f"SB3 policy {file} takes observations of shape {space.shape}, but this task offers {shapes}; "
+        "was it trained on another task?"
+    )

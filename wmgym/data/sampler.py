@@ -1,0 +1,136 @@
+"""Training batches of (B, T) windows from one or many datasets, with a held-out split by episode.
+
+Windows follow DreamerV3's replay convention: row ``t`` holds the observation at ``t`` together
+with the action that led to it and the reward and termination received on arriving there. The
+first row of every episode has ``is_first=True`` and a zero action and reward. Windows may run
+across the end of one episode into the next (the model resets its state where ``is_first``),
+so episodes shorter than ``T`` (a falling hopper) are still used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from wmgym.data.store import EpisodeArrays, load_episodes
+from wmgym.truth.spec import TaskSpec
+
+SPLITS = ("train", "heldout")
+
+
+def split_episodes(n: int, heldout_fraction: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """Episode indices of each split: a seeded random ``heldout_fraction`` (at least one when n > 1)."""
+    order = np.random.default_rng([seed, n]).permutation(n)
+    k = int(round(n * heldout_fraction))
+    if heldout_fraction > 0 and n > 1:
+        k = max(k, 1)
+    return {"heldout": np.sort(order[:k]), "train": np.sort(order[k:])}
+
+
+class SequenceSampler:
+    """Uniformly sampled (B, T) windows of pixels, state, action, reward, termination.
+
+    Args:
+        datasets: dataset folders (``wmgym collect --out``); all must share one task.
+        seq_len: T, the window length.
+        batch_size: B, windows per batch.
+        split: ``"train"`` or ``"heldout"``.
+        heldout_fraction: share of each dataset's episodes held out (by episode, never by step).
+        split_seed: seeds the split; the same value always holds out the same episodes.
+        seed: seeds which windows are drawn; `state_dict` saves the generator for exact resume.
+
+    Example:
+        >>> sampler = SequenceSampler(["data/reacher-random"], seq_len=32, batch_size=16)
+        >>> batch = sampler.sample()
+        >>> batch["pixels"].shape
+        (16, 32, 64, 64, 3)
+    """
+
+    def __init__(
+        self,
+        datasets: str | Path | Sequence[str | Path],
+        seq_len: int,
+        batch_size: int,
+        split: str = "train",
+        heldout_fraction: float = 0.1,
+        split_seed: int = 0,
+        seed: int = 0,
+    ):
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if seq_len < 1 or batch_size < 1:
+            raise ValueError(f"seq_len and batch_size must be positive, got {seq_len} and {batch_size}")
+        paths = [datasets] if isinstance(datasets, str | Path) else list(datasets)
+        if not paths:
+            raise ValueError("SequenceSampler needs at least one dataset folder")
+        self.spec: TaskSpec | None = None
+        self.episodes: list[EpisodeArrays] = []
+        for path in paths:
+            spec, eps = load_episodes(path)
+            self._check_compatible(spec, path)
+            keep = split_episodes(len(eps), heldout_fraction, split_seed)[split]
+            self.episodes += [eps[i] for i in keep]
+        self.seq_len, self.batch_size = seq_len, batch_size
+        self._table = _flatten(self.episodes)
+        n = len(self._table["reward"])
+        if n < seq_len:
+            raise ValueError(
+                f"the {split} split has {n} observations in {len(self.episodes)} episodes, fewer than seq_len={seq_len}; "
+                "collect more episodes or use a shorter window"
+            )
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def num_frames(self) -> int:
+        """Observations in this split."""
+        return len(self._table["reward"])
+
+    def sample(self) -> dict[str, np.ndarray]:
+        """One batch: ``pixels`` uint8 (B,T,H,W,3), ``state`` (B,T,S), ``action`` (B,T,A), ``reward``
+        (B,T), ``terminated`` (B,T) bool, ``is_first`` (B,T) bool."""
+        starts = self.rng.integers(0, self.num_frames - self.seq_len + 1, size=self.batch_size)
+        idx = starts[:, None] + np.arange(self.seq_len)
+        return {k: v[idx] for k, v in self._table.items()}
+
+    def __iter__(self):
+        while True:
+            yield self.sample()
+
+    def state_dict(self) -> dict:
+        """The generator state; with `load_state_dict` a resumed run draws the same batches."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+
+    def _check_compatible(self, spec: TaskSpec, path) -> None:
+        if self.spec is None:
+            self.spec = spec
+        elif spec != self.spec:
+            raise ValueError(
+                f"dataset {path} was collected for task {spec.name!r} with a different spec than the first "
+                f"dataset ({self.spec.name!r}); a sampler mixes datasets of one task only"
+            )
+
+
+def _flatten(episodes: list[EpisodeArrays]) -> dict[str, np.ndarray]:
+    """Concatenate episodes into one table of T+1 rows each, in the replay convention above."""
+
+    def shifted(x, fill):  # value received on arriving at row t: none for the first row
+        return np.concatenate([np.full((1, *x.shape[1:]), fill, x.dtype), x])
+
+    cols = {"pixels": [], "state": [], "action": [], "reward": [], "terminated": [], "is_first": []}
+    for ep in episodes:
+        cols["pixels"].append(ep.pixels)
+        cols["state"].append(ep.state)
+        cols["action"].append(shifted(ep.actions, 0))
+        cols["reward"].append(shifted(ep.rewards, 0))
+        cols["terminated"].append(shifted(ep.terminations, False))
+        first = np.zeros(len(ep) + 1, bool)
+        first[0] = True
+        cols["is_first"].append(first)
+    if not episodes:
+        return {k: np.zeros((0,)) for k in cols}
+    return {k: np.concatenate(v) for k, v in cols.items()}

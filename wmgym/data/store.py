@@ -1,0 +1,200 @@
+"""On-disk datasets: standard Minari datasets (arrow storage, lossless frames) plus a wmgym record.
+
+Layout of a dataset folder ``DIR``::
+
+    DIR/wmgym.json      what was collected and how (TaskSpec, policy, seed), written once, atomically
+    DIR/data/           a Minari dataset: ``minari.MinariDataset("DIR/data")`` reads it
+        metadata.json
+        0/ 1/ ...       one folder per episode; its metadata.json is written after its data
+
+Episodes are written one at a time as they finish, so an interrupted collection keeps every
+finished episode; `open_for_append` drops a half-written one and repairs the counters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import minari
+import numpy as np
+from minari.data_collector import EpisodeBuffer
+from minari.dataset.minari_storage import MinariStorage
+
+from wmgym.truth.spec import TaskSpec
+
+RECORD = "wmgym.json"
+DATA = "data"
+
+
+@dataclass(frozen=True)
+class EpisodeArrays:
+    """One episode as numpy arrays: T steps, T+1 observations."""
+
+    pixels: np.ndarray  # uint8 (T+1, H, W, 3)
+    state: np.ndarray  # float32 (T+1, S)
+    actions: np.ndarray  # float32 (T, A)
+    rewards: np.ndarray  # float32 (T,)
+    terminations: np.ndarray  # bool (T,)
+    truncations: np.ndarray  # bool (T,)
+    physics_state: np.ndarray  # float64 (T+1, P), mjSTATE_INTEGRATION before each observation
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+class DatasetExistsError(FileExistsError):
+    """``--out`` holds something that a new collection must not overwrite."""
+
+
+def create(out: Path, record: dict, observation_space: gym.Space, action_space: gym.Space) -> MinariStorage:
+    """Start a new dataset in ``out`` (missing or empty). ``record`` says how it is collected."""
+    out.mkdir(parents=True, exist_ok=True)
+    storage = MinariStorage.new(
+        out / DATA,
+        observation_space=observation_space,
+        action_space=action_space,
+        data_format="arrow",
+        jpeg_encoding=False,  # lossless frames: a world model learns the pixels
+    )
+    storage.update_metadata(
+        {
+            "dataset_id": record["dataset_id"],
+            "minari_version": minari.__version__,
+            "algorithm_name": record["policy"],
+            "author": {"wmgym"},
+            "code_permalink": "https://github.com/wmgym/wmgym",
+            "description": record["description"],
+            "requirements": ["wmgym", "gymnasium[mujoco]", "mujoco<4"],
+        }
+    )
+    record = {**record, "minari_metadata": MinariStorage.read_raw_metadata(out / DATA)}
+    _write_json_atomic(out / RECORD, record)
+    return storage
+
+
+def read_record(path: Path) -> dict | None:
+    """The wmgym record of a dataset folder, or None if ``path`` is not one."""
+    file = Path(path) / RECORD
+    if not file.is_file():
+        return None
+    return json.loads(file.read_text())
+
+
+def open_for_append(out: Path) -> tuple[MinariStorage, int]:
+    """Open an existing dataset to add episodes; returns it and its number of finished episodes.
+
+    A folder left by a killed collection is repaired first: a half-written episode (data without
+    its metadata.json) is removed and the episode and step counts are recomputed.
+    """
+    data = out / DATA
+    record = read_record(out)
+    try:
+        MinariStorage.read_raw_metadata(data)
+    except (ValueError, json.JSONDecodeError):  # metadata.json torn by a kill mid-write
+        _write_json_atomic(data / "metadata.json", record["minari_metadata"])
+    done, steps = 0, 0
+    while (meta := data / str(done) / "metadata.json").is_file():
+        try:
+            steps += json.loads(meta.read_text())["total_steps"]
+        except (json.JSONDecodeError, KeyError):
+            break
+        done += 1
+    for child in data.iterdir():
+        if child.is_dir() and child.name.isdigit() and int(child.name) >= done:
+            shutil.rmtree(child)
+    raw = MinariStorage.read_raw_metadata(data)
+    if raw.get("total_episodes") != done or raw.get("total_steps") != steps:
+        raw.update(total_episodes=done, total_steps=steps)
+        _write_json_atomic(data / "metadata.json", raw)
+    return MinariStorage.read(data), done
+
+
+def append_episode(storage: MinariStorage, index: int, seed: int, ep: EpisodeArrays) -> None:
+    """Write one finished episode as Minari episode ``index``."""
+    storage.update_episodes(
+        [
+            EpisodeBuffer(
+                id=index,
+                seed=seed,
+                observations={"pixels": ep.pixels, "state": ep.state},
+                actions=ep.actions,
+                rewards=list(ep.rewards),
+                terminations=list(ep.terminations),
+                truncations=list(ep.truncations),
+                infos={"physics_state": ep.physics_state},
+            )
+        ]
+    )
+
+
+def load_episodes(path: str | Path) -> tuple[TaskSpec, list[EpisodeArrays]]:
+    """Read a dataset folder (or its ``data/`` subfolder) into memory with Minari's own loader."""
+    root = _dataset_root(path)
+    record = read_record(root)
+    dataset = minari.MinariDataset(root / DATA)
+    episodes = [
+        EpisodeArrays(
+            pixels=ep.observations["pixels"],
+            state=ep.observations["state"].astype(np.float32),
+            actions=ep.actions.astype(np.float32),
+            rewards=ep.rewards.astype(np.float32),
+            terminations=ep.terminations.astype(bool),
+            truncations=ep.truncations.astype(bool),
+            physics_state=ep.infos["physics_state"],
+        )
+        for ep in dataset.iterate_episodes()
+    ]
+    return TaskSpec.from_dict(record["task"]), episodes
+
+
+def fingerprint(path: str | Path) -> str:
+    """A short hash that changes when the dataset's content or recipe changes."""
+    root = _dataset_root(path)
+    raw = MinariStorage.read_raw_metadata(root / DATA)
+    record = read_record(root)
+    key = json.dumps(
+        [
+            record["dataset_id"],
+            record["task"],
+            record["policy"],
+            record["seed"],
+            raw["total_episodes"],
+            raw["total_steps"],
+        ],
+        sort_keys=True,
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _dataset_root(path: str | Path) -> Path:
+    path = Path(path)
+    if path.name == DATA and read_record(path.parent) is not None:
+        path = path.parent
+    if read_record(path) is None:
+        raise FileNotFoundError(
+            f"{path} is not a wmgym dataset (no {RECORD}); create one with "
+            f"`wmgym collect --task reacher --episodes 100 --out {path}`"
+        )
+    return path
+
+
+def _write_json_atomic(file: Path, obj: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, default=_json_default)
+    os.replace(tmp, file)
+
+
+def _json_default(obj):
+    if isinstance(obj, set):
+        return sorted(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"cannot serialize {type(obj).__name__}")
