@@ -7,8 +7,10 @@ workers, and a resumed collection equals one that was never interrupted.
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,7 +70,7 @@ def collect(
         progress: show a progress bar.
     """
     spec = get_task(task)
-    out = Path(out)
+    out = Path(out).absolute()  # minari's size bookkeeping breaks on relative paths
     if episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {episodes}")
     if workers < 1:
@@ -80,11 +82,11 @@ def collect(
     env.close()
     todo = range(done, episodes)
     if progress and done:
-        print(f"resuming {out}: {done} of {episodes} episodes already collected")
+        print(f"resuming {out}: {done} of {episodes} episodes already collected", file=sys.stderr)
     start, steps, added = time.perf_counter(), 0, 0
     bar = tqdm(total=episodes, initial=done, unit="ep", disable=not progress or not todo, desc=f"collect {spec.name}")
     interrupted = False
-    with _sigterm_as_interrupt():
+    with _signals_as_interrupt():
         try:
             for index, ep in _episodes(spec, policy, seed, noise, todo, workers):
                 store.append_episode(storage, index, episode_seed(seed, index), ep)
@@ -98,7 +100,8 @@ def collect(
     result = CollectResult(out, done + added, added, steps, time.perf_counter() - start, interrupted)
     if interrupted and progress:
         print(
-            f"interrupted: {result.episodes} finished episodes are saved in {out}; run the same command again to resume"
+            f"interrupted: {result.episodes} finished episodes are saved in {out}; run the same command again to resume",
+            file=sys.stderr,
         )
     return result
 
@@ -125,7 +128,8 @@ _MUST_MATCH = ("task", "policy", "seed", "noise")
 def _open(out: Path, record: dict, env: TruthEnv):
     existing = store.read_record(out)
     if existing is not None:
-        diff = [k for k in _MUST_MATCH if existing.get(k) != record[k]]
+        wanted = json.loads(json.dumps(record))  # as stored: tuples become lists
+        diff = [k for k in _MUST_MATCH if existing.get(k) != wanted[k]]
         if diff:
             theirs = ", ".join(f"{k}={existing.get(k)!r}" for k in diff if k != "task")
             if "task" in diff:
@@ -157,9 +161,9 @@ def _episodes(spec, policy, seed, noise, todo: range, workers: int) -> Iterator[
         return
     # spawn, not fork: a forked child would share the parent's GL and torch thread state.
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(min(workers, len(todo)), initializer=_init_worker, initargs=(spec, policy, noise))
+    pool = ctx.Pool(min(workers, len(todo)), initializer=_init_pool_worker, initargs=(spec, policy, noise))
     try:
-        yield from zip(todo, pool.imap(_run_episode, [(seed, i) for i in todo]))
+        yield from zip(todo, pool.imap(_run_episode, [(seed, i) for i in todo]), strict=True)
         pool.close()
     finally:
         pool.terminate()
@@ -169,12 +173,16 @@ def _episodes(spec, policy, seed, noise, todo: range, workers: int) -> Iterator[
 _WORKER: dict = {}
 
 
-def _init_worker(spec: TaskSpec, policy: str, noise: float) -> None:
+def _init_pool_worker(spec: TaskSpec, policy: str, noise: float) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
     if policy.endswith(".zip"):
         import torch
 
         torch.set_num_threads(1)  # one process per core already
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    _init_worker(spec, policy, noise)
+
+
+def _init_worker(spec: TaskSpec, policy: str, noise: float) -> None:
     env = TruthEnv(spec)
     _WORKER.update(env=env, policy=make_policy(policy, env, noise))
 
@@ -209,20 +217,25 @@ def _run_episode(seed_index: tuple[int, int]) -> store.EpisodeArrays:
     )
 
 
-class _sigterm_as_interrupt:
-    """Treat SIGTERM (e.g. `kill`) like Ctrl-C, so finished episodes are kept and the pool stops."""
+class _signals_as_interrupt:
+    """Treat SIGTERM (`kill`) and SIGINT (Ctrl-C) alike: finished episodes are kept, the pool stops.
+
+    SIGINT is set explicitly too: a process started in the background of a script inherits it
+    ignored, and `kill -INT` must still stop a collection cleanly.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self):
-        self._previous = signal.getsignal(signal.SIGTERM)
         try:
-            signal.signal(signal.SIGTERM, self._raise)
+            self._previous = {s: signal.signal(s, self._raise) for s in self.SIGNALS}
         except ValueError:  # not the main thread: leave signals alone
-            self._previous = None
+            self._previous = {}
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
 
     @staticmethod
     def _raise(signum, frame):

@@ -174,7 +174,7 @@ def fingerprint(path: str | Path) -> str:
 
 
 def _dataset_root(path: str | Path) -> Path:
-    path = Path(path)
+    path = Path(path).absolute()
     if path.name == DATA and read_record(path.parent) is not None:
         path = path.parent
     if read_record(path) is None:
