@@ -1,4 +1,4 @@
-"""The ``wmgym`` command: ``wmgym tasks | collect | video | demo``.
+"""The ``wmgym`` command: ``wmgym tasks | collect | train | video | demo``.
 
 Each subcommand is a thin shell over a library function; run ``wmgym <command> --help``.
 """
@@ -42,6 +42,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--noise", type=float, default=0.0, help="Gaussian action noise for SB3 policies")
     s.set_defaults(run=_collect)
 
+    s = sub.add_parser("train", help="train a world model on Minari datasets (resumes an existing --out)")
+    s.add_argument("--data", required=True, type=Path, action="append", help="dataset folder (repeat for several)")
+    s.add_argument("--out", required=True, type=Path, help="run folder: checkpoint/, tensorboard/, config.json")
+    s.add_argument("--preset", default="small", help="debug | small | base (default: small)")
+    s.add_argument("--steps", type=int, help="train until this many gradient steps in total")
+    s.add_argument("--minutes", type=float, help="train for this many minutes")
+    s.add_argument("--batch-size", type=int, default=16)
+    s.add_argument("--seq-len", type=int, default=32)
+    s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    s.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    s.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
+    s.add_argument("--eval-every", type=int, default=500)
+    s.add_argument("--checkpoint-every", type=int, default=250)
+    s.set_defaults(run=_train)
+
     s = sub.add_parser("video", help="write a dataset episode to mp4")
     s.add_argument("--data", required=True, type=Path, help="dataset folder")
     s.add_argument("--episode", type=int, default=0)
@@ -83,6 +100,30 @@ def _collect(args) -> int:
         f"{result.new_steps / max(result.seconds, 1e-9):.0f} steps/s)"
     )
     print(f'read it with: minari.MinariDataset("{args.out / "data"}")')
+    return 0
+
+
+def _train(args) -> int:
+    from wmgym.train import TrainConfig, train
+
+    if args.steps is None and args.minutes is None:
+        raise ValueError("say how long to train: --steps N or --minutes M")
+    config = TrainConfig(
+        preset=args.preset,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        lr=args.lr,
+        steps=args.steps,
+        minutes=args.minutes,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+    )
+    train([str(d) for d in args.data], args.out, config)
+    print(f"checkpoint: {args.out / 'checkpoint'}   logs: tensorboard --logdir {args.out / 'tensorboard'}")
     return 0
 
 

@@ -22,7 +22,7 @@ def test_batch_shapes_and_types(reacher_data):
 def test_rows_follow_the_replay_convention(reacher_data):
     _, eps = load_episodes(reacher_data)
     sampler = SequenceSampler(reacher_data, seq_len=51, batch_size=1, heldout_fraction=0.0)
-    table = sampler._table
+    table = sampler._table  # rows of the one training table
     ep = eps[0]
     np.testing.assert_array_equal(table["pixels"][:51], ep.pixels)
     assert table["is_first"][0] and not table["is_first"][1:51].any() and table["is_first"][51]

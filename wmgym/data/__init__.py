@@ -1,7 +1,7 @@
 """Collecting truth episodes into Minari datasets, and sampling training windows from them."""
 
 from wmgym.data.collect import CollectResult, collect, episode_seed
-from wmgym.data.sampler import SequenceSampler, split_episodes
+from wmgym.data.sampler import SequenceSampler, episode_rows, split_episodes
 from wmgym.data.store import DatasetExistsError, EpisodeArrays, fingerprint, load_episodes
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "EpisodeArrays",
     "SequenceSampler",
     "collect",
+    "episode_rows",
     "episode_seed",
     "fingerprint",
     "load_episodes",

@@ -84,7 +84,14 @@ def collect(
     if progress and done:
         print(f"resuming {out}: {done} of {episodes} episodes already collected", file=sys.stderr)
     start, steps, added = time.perf_counter(), 0, 0
-    bar = tqdm(total=episodes, initial=done, unit="ep", disable=not progress or not todo, desc=f"collect {spec.name}")
+    bar = tqdm(
+        total=episodes,
+        initial=done,
+        unit="ep",
+        disable=not progress or not todo,
+        desc=f"collect {spec.name}",
+        mininterval=1.0,
+    )
     interrupted = False
     with _signals_as_interrupt():
         try:

@@ -73,7 +73,7 @@ class SequenceSampler:
             keep = split_episodes(len(eps), heldout_fraction, split_seed)[split]
             self.episodes += [eps[i] for i in keep]
         self.seq_len, self.batch_size = seq_len, batch_size
-        self._table = _flatten(self.episodes)
+        self._table = episode_rows(self.episodes)
         n = len(self._table["reward"])
         if n < seq_len:
             raise ValueError(
@@ -115,7 +115,7 @@ class SequenceSampler:
             )
 
 
-def _flatten(episodes: list[EpisodeArrays]) -> dict[str, np.ndarray]:
+def episode_rows(episodes: list[EpisodeArrays]) -> dict[str, np.ndarray]:
     """Concatenate episodes into one table of T+1 rows each, in the replay convention above."""
 
     def shifted(x, fill):  # value received on arriving at row t: none for the first row

@@ -1,0 +1,218 @@
+"""Train the `small` world model on Reacher from at most 50k collected frames and measure open-loop
+prediction against baselines, then the cost of imagination.
+
+Run:  python benchmarks/world_model.py --minutes 45 [--work runs/bench-wm] [--sac runs/sac-reacher.zip]
+Writes benchmarks/results/world_model.{json,md} with the command that produced them.
+
+Data (49,980 frames, 980 episodes of 51 frames): a third uniform random, a third OU noise and,
+with --sac, a third from a SAC policy with action noise 0.3 (agents/sac_truth.py), else OU noise.
+Evaluation: 40 fresh episodes (OU noise and SAC, other seeds) of 55 steps: 5 real frames of
+context, then 50 steps open loop on the true actions. Metrics per horizon:
+- PSNR of the full frame, and over the robot and object pixels only (a mask of every pixel that
+  the truth renderer's segmentation assigns to a geom of a moving body: arm, fingertip, target);
+- the same for two baselines: the last context frame repeated, and the static background (the
+  per-pixel median training frame);
+- state: joint-angle error (rad, from the cos/sin in Reacher's observation) against repeating the
+  last context state; target position error (m) against chance (the mean distance between two
+  random targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from wmgym.calibrate.metrics import psnr  # noqa: E402
+from wmgym.data import collect, load_episodes  # noqa: E402
+from wmgym.model import Latent  # noqa: E402
+from wmgym.train import TrainConfig, load_model, open_loop, train  # noqa: E402
+from wmgym.truth import TruthEnv, get_task  # noqa: E402
+
+HORIZONS = (1, 5, 15, 50)
+CONTEXT = 5
+
+
+def collect_data(work: Path, sac: str | None) -> list[Path]:
+    third = 330
+    plan = [("random", "random", third, 0.0), ("ou", "ou-noise", third, 0.0)]
+    plan.append(("sac", f"sac:{sac}", 980 - 2 * third, 0.3) if sac else ("ou2", "ou-noise", 980 - 2 * third, 0.0))
+    paths = []
+    for name, policy, n, noise in plan:
+        seed = 1 if name == "ou2" else 0
+        collect("reacher", n, work / f"data-{name}", policy=policy, seed=seed, workers=2, noise=noise, progress=True)
+        paths.append(work / f"data-{name}")
+    return paths
+
+
+def collect_eval(work: Path, sac: str | None) -> list:
+    spec = get_task("reacher").replace(episode_length=CONTEXT + max(HORIZONS))
+    eps = []
+    for name, policy, noise in [("ou", "ou-noise", 0.0), ("sac", f"sac:{sac}" if sac else "ou-noise", 0.3)]:
+        out = work / f"eval-{name}"
+        collect(spec, 20, out, policy=policy, seed=1000, workers=2, noise=noise if sac else 0.0, progress=False)
+        eps += load_episodes(out)[1]
+    return eps
+
+
+def moving_masks(episodes, n_steps: int) -> np.ndarray:
+    """(N, n_steps, H, W) bool: pixels of geoms on moving bodies, from the truth renderer."""
+    env = TruthEnv(get_task("reacher"))
+    env.reset(seed=0)
+    moving_geoms = np.flatnonzero(env.model.geom_bodyid != 0)
+    masks = []
+    for ep in episodes:
+        m = []
+        for t in range(CONTEXT, CONTEXT + n_steps):
+            env.set_physics_state(ep.physics_state[t])
+            m.append(np.isin(env.render_segmentation(), moving_geoms))
+        masks.append(m)
+    env.close()
+    return np.asarray(masks)
+
+
+def joint_angles(state: np.ndarray) -> np.ndarray:
+    return np.arctan2(state[..., 2:4], state[..., 0:2])
+
+
+def angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs((a - b + np.pi) % (2 * np.pi) - np.pi)
+
+
+def evaluate(model, episodes) -> dict:
+    res = open_loop(model, episodes, CONTEXT, max(HORIZONS))
+    true, pred = res["true_pixels"], res["pred_pixels"]
+    repeat = np.broadcast_to(res["last_context_pixels"][:, None], true.shape)
+    background = np.broadcast_to((model.background.cpu().numpy() * 255).round().astype(np.uint8), true.shape)
+    masks = moving_masks(episodes, max(HORIZONS))
+    ja_true, ja_pred = joint_angles(res["true_state"]), joint_angles(res["pred_state"])
+    ja_repeat = np.broadcast_to(joint_angles(res["last_context_state"])[:, None], ja_true.shape)
+    targets = res["true_state"][..., 4:6]
+    rng = np.random.default_rng(0)
+    chance = float(np.mean(np.linalg.norm(targets[rng.permutation(len(targets)), 0] - targets[:, 0], axis=-1)))
+    rows = {}
+    for h in HORIZONS:
+        i = h - 1
+        rows[h] = {
+            "psnr": float(psnr(pred[:, i], true[:, i]).mean()),
+            "psnr_repeat_last": float(psnr(repeat[:, i], true[:, i]).mean()),
+            "psnr_background": float(psnr(background[:, i], true[:, i]).mean()),
+            "psnr_moving": float(np.nanmean(psnr(pred[:, i], true[:, i], masks[:, i]))),
+            "psnr_moving_repeat_last": float(np.nanmean(psnr(repeat[:, i], true[:, i], masks[:, i]))),
+            "psnr_moving_background": float(np.nanmean(psnr(background[:, i], true[:, i], masks[:, i]))),
+            "joint_angle_err_rad": float(angle_error(ja_pred[:, i], ja_true[:, i]).mean()),
+            "joint_angle_err_repeat_last_rad": float(angle_error(ja_repeat[:, i], ja_true[:, i]).mean()),
+            "target_err_m": float(np.linalg.norm(res["pred_state"][:, i, 4:6] - targets[:, i], axis=-1).mean()),
+            "target_err_chance_m": chance,
+            "reward_mae": float(np.abs(res["pred_reward"][:, i] - res["true_reward"][:, i]).mean()),
+            "uncertainty": float(res["uncertainty"][:, i].mean()),
+        }
+    return {"episodes": len(true), "context": CONTEXT, "by_horizon": rows}
+
+
+@torch.no_grad()
+def imagination_cost(model, seconds: float = 2.0) -> dict:
+    out = {}
+    for batch in (1, 64, 1024):
+        latent = Latent(torch.zeros(batch, model.cfg.deter), torch.zeros(batch, model.cfg.stoch * model.cfg.classes))
+        action = torch.zeros(batch, model.cfg.action_dim)
+        rates = {}
+        for name, decode in (("latent_steps_per_s", False), ("decoded_frames_per_s", True)):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                n, start = 0, time.perf_counter()
+                while time.perf_counter() - start < seconds:
+                    latent, _ = model.step(latent, action)
+                    if decode:
+                        model.decode(latent)
+                    n += 1
+            rates[name] = n * batch / (time.perf_counter() - start)
+        out[str(batch)] = rates
+    return out
+
+
+def write_md(path: Path, result: dict) -> None:
+    lines = [
+        "# World model: reacher, `small` preset, CPU",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Machine: {result['machine']}; {result['date']}.",
+        "",
+        f"Training: {result['train']['steps']} steps in {result['train']['minutes']:.1f} min, "
+        f"{result['train']['frames_per_s']:.0f} frames/s, batch {result['train']['batch']}; data {result['data_frames']} frames.",
+        "",
+        f"Open loop on {result['eval']['episodes']} held-out episodes, {CONTEXT} context frames:",
+        "",
+        "| h | PSNR | repeat-last | background | moving-px PSNR | repeat-last | background | joint err (rad) | repeat-last | target err (cm) | chance |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for h, r in result["eval"]["by_horizon"].items():
+        lines.append(
+            f"| {h} | {r['psnr']:.1f} | {r['psnr_repeat_last']:.1f} | {r['psnr_background']:.1f} | "
+            f"{r['psnr_moving']:.1f} | {r['psnr_moving_repeat_last']:.1f} | {r['psnr_moving_background']:.1f} | "
+            f"{r['joint_angle_err_rad']:.3f} | {r['joint_angle_err_repeat_last_rad']:.3f} | "
+            f"{100 * r['target_err_m']:.1f} | {100 * r['target_err_chance_m']:.1f} |"
+        )
+    lines += [
+        "",
+        "Imagination (bf16 autocast, this CPU):",
+        "",
+        "| batch | latent steps/s | decoded frames/s |",
+        "|---:|---:|---:|",
+    ]
+    for b, r in result["imagination"].items():
+        lines.append(f"| {b} | {r['latent_steps_per_s']:.0f} | {r['decoded_frames_per_s']:.0f} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=45.0)
+    p.add_argument("--work", type=Path, default=Path("runs/bench-wm"))
+    p.add_argument("--sac", default=None, help="SB3 SAC .zip for the goal-reaching third of the data")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seq-len", type=int, default=32)
+    p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    args = p.parse_args()
+    torch.manual_seed(0)
+    data = collect_data(args.work, args.sac)
+    frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
+    assert frames <= 50_000, frames
+    eval_eps = collect_eval(args.work, args.sac)
+    run = args.work / "run"
+    start = time.perf_counter()
+    cfg = TrainConfig(preset="small", minutes=args.minutes, batch_size=args.batch_size, seq_len=args.seq_len)
+    train([str(d) for d in data], run, cfg)
+    minutes = (time.perf_counter() - start) / 60
+    model, saved = load_model(run / "checkpoint")
+    model.eval()
+    steps = saved["step"]
+    result = {
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "machine": f"{os.cpu_count()} cores, CPU only",
+        "date": time.strftime("%Y-%m-%d"),
+        "data_frames": frames,
+        "train": {
+            "steps": steps,
+            "minutes": minutes,
+            "batch": f"{args.batch_size}x{args.seq_len}",
+            "frames_per_s": steps * args.batch_size * args.seq_len / (60 * minutes),
+        },
+        "eval": evaluate(model, eval_eps),
+        "imagination": imagination_cost(model),
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "world_model.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_md(args.results / "world_model.md", result)
+    print((args.results / "world_model.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Training the world model on Minari datasets: `train` and its `TrainConfig`.
+
+One process, or several under ``torchrun`` (torch DDP: gloo on CPU, nccl on CUDA), each rank
+drawing its own batches. Rank 0 shows progress, writes TensorBoard logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from wmgym.calibrate.metrics import psnr
+from wmgym.data import SequenceSampler, fingerprint
+from wmgym.model import WorldModel, preset
+from wmgym.train import checkpoint
+from wmgym.train.evaluate import open_loop
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Saved, merged with the model config, in ``RUN/config.json``."""
+
+    preset: str = "small"
+    """Model preset: ``debug``, ``small`` or ``base``."""
+    batch_size: int = 16
+    """Sequences per batch (per process under DDP)."""
+    seq_len: int = 32
+    """Steps per sequence."""
+    lr: float = 3e-4
+    grad_clip: float = 100.0
+    steps: int | None = None
+    """Stop after this many gradient steps (in total, across resumes)."""
+    minutes: float | None = None
+    """Stop after this many minutes of this invocation."""
+    seed: int = 0
+    device: str = "auto"
+    """``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:1``, ..."""
+    precision: str = "auto"
+    """``auto``, ``bf16`` or ``fp32``. Auto is bf16 autocast: ~1.4x faster on this CPU, measured
+    (benchmarks/results/world_model.md), and the usual choice on recent GPUs."""
+    compile: bool = False
+    """torch.compile the model (CUDA; it did not pay off on CPU)."""
+    heldout_fraction: float = 0.05
+    log_every: int = 25
+    eval_every: int = 500
+    checkpoint_every: int = 250
+    eval_context: int = 5
+    eval_horizon: int = 15
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def train(
+    data: list[str | Path], out: str | Path, config: TrainConfig | None = None, progress: bool = True
+) -> WorldModel:
+    """Train (or resume training) a world model on ``data``, saving to ``out``.
+
+    If ``out/checkpoint`` exists, training resumes from it (same step, optimizer, sampler and RNG
+    state) and says so. Returns the trained model.
+    """
+    config = config or TrainConfig()
+    if config.steps is None and config.minutes is None:
+        raise ValueError("say how long to train: steps or minutes")
+    rank, world = _init_distributed()
+    device = _device(config.device, rank)
+    out = Path(out)
+    ckpt_dir = out / "checkpoint"
+    torch.manual_seed(config.seed)
+    sampler = SequenceSampler(
+        data, config.seq_len, config.batch_size, "train", config.heldout_fraction, seed=config.seed + rank
+    )
+    spec = sampler.spec
+    heldout = _heldout_episodes(data, config)
+    resume = ckpt_dir.is_dir()
+    if resume:
+        model, saved = checkpoint.load_model(ckpt_dir, device, task=spec)
+        _check_same_data(saved, data, ckpt_dir)
+    else:
+        state_dim, action_dim = sampler.episodes[0].state.shape[-1], sampler.episodes[0].actions.shape[-1]
+        model = WorldModel(
+            preset(config.preset, image_size=spec.image_size, state_dim=state_dim, action_dim=action_dim)
+        )
+        model.set_data_statistics(*_data_statistics(sampler))
+        model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-6)
+    step = 0
+    if resume:
+        checkpoint.load_trainer_state(ckpt_dir, optimizer, saved)
+        sampler.load_state_dict(saved["sampler"][str(rank)] if str(rank) in saved["sampler"] else saved["sampler"]["0"])
+        step = saved["step"]
+        if rank == 0 and progress:
+            print(f"resuming {out} from step {step}")
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if config.compile:
+        net = torch.compile(net)
+    meta = _meta(config, spec, data, world)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({**meta, "model": model.cfg.to_dict()}, indent=2))
+    writer = _writer(out) if rank == 0 else None
+    bf16 = config.precision in ("auto", "bf16")
+    start, frames = time.perf_counter(), 0
+    target = config.steps if config.steps is not None else None
+    bar = tqdm(
+        total=target, initial=step, disable=not progress or rank != 0, desc="train", unit="step", mininterval=1.0
+    )
+    metrics: dict = {}
+    while not _done(step, target, config.minutes, start, world):
+        batch = {k: torch.as_tensor(v, device=device) for k, v in sampler.sample().items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss, metrics = net(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip))
+        optimizer.step()
+        step += 1
+        frames += config.batch_size * config.seq_len * world
+        bar.update(1)
+        fps = frames / (time.perf_counter() - start)
+        if rank == 0 and step % config.log_every == 0:
+            bar.set_postfix(loss=f"{metrics['loss']:.1f}", fps=f"{fps:.0f}")
+            for k, v in metrics.items():
+                writer.add_scalar(f"train/{k}", v, step)
+            writer.add_scalar("train/frames_per_s", fps, step)
+        if rank == 0 and heldout and step % config.eval_every == 0:
+            metrics.update(_evaluate(model, heldout, config, writer, step))
+        if step % config.checkpoint_every == 0:
+            _checkpoint(ckpt_dir, model, optimizer, sampler, meta, step, metrics, rank, world)
+    bar.close()
+    if rank == 0 and heldout:
+        metrics.update(_evaluate(model, heldout, config, writer, step))
+    _checkpoint(ckpt_dir, model, optimizer, sampler, meta, step, metrics, rank, world)
+    if writer is not None:
+        writer.close()
+    if world > 1:
+        dist.barrier()
+    return model
+
+
+def _done(step: int, target: int | None, minutes: float | None, start: float, world: int) -> bool:
+    done = (target is not None and step >= target) or (
+        minutes is not None and time.perf_counter() - start >= 60 * minutes
+    )
+    if world > 1:  # every rank must stop at the same step, or DDP waits forever
+        flag = torch.tensor([float(done)])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        done = bool(flag.item())
+    return done
+
+
+def _checkpoint(folder, model, optimizer, sampler, meta, step, metrics, rank, world) -> None:
+    states = [sampler.state_dict()]
+    if world > 1:
+        states = [None] * world
+        dist.all_gather_object(states, sampler.state_dict())
+    if rank == 0:
+        samplers = {str(r): s for r, s in enumerate(states)}
+        checkpoint.save(folder, model, {**meta, "step": step, "metrics": metrics, "sampler": samplers}, optimizer)
+
+
+def _evaluate(model: WorldModel, episodes, config: TrainConfig, writer, step: int) -> dict:
+    device = model.state_mean.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # keep training's random stream
+        torch.manual_seed(step)
+        res = open_loop(model, episodes, config.eval_context, config.eval_horizon)
+    scores = psnr(res["pred_pixels"], res["true_pixels"]).mean(0)
+    repeat = psnr(
+        np.broadcast_to(res["last_context_pixels"][:, None], res["true_pixels"].shape), res["true_pixels"]
+    ).mean(0)
+    out = {}
+    for h in sorted({1, 5, config.eval_horizon}):
+        if h <= len(scores):
+            out[f"heldout_psnr_h{h}"] = float(scores[h - 1])
+            writer.add_scalar(f"eval/psnr_h{h}", scores[h - 1], step)
+            writer.add_scalar(f"eval/repeat_last_psnr_h{h}", repeat[h - 1], step)
+    truth, pred = res["true_pixels"][0], res["pred_pixels"][0]
+    err = np.abs(truth.astype(np.int16) - pred.astype(np.int16)).astype(np.uint8)
+    grid = np.concatenate(
+        [np.concatenate(list(x), axis=1) for x in (truth, pred, err)], axis=0
+    )  # rows: truth, pred, error
+    writer.add_image("eval/open_loop_truth_pred_error", grid, step, dataformats="HWC")
+    return out
+
+
+def _heldout_episodes(data, config: TrainConfig):
+    need = config.eval_context + config.eval_horizon
+    try:
+        held = SequenceSampler(data, 1, 1, "heldout", config.heldout_fraction)
+    except ValueError:
+        return []
+    return [ep for ep in held.episodes if len(ep) + 1 >= need][:8]
+
+
+def _data_statistics(sampler: SequenceSampler):
+    states = np.concatenate([ep.state for ep in sampler.episodes])
+    frames = np.concatenate([ep.pixels for ep in sampler.episodes])
+    pick = np.random.default_rng(0).choice(len(frames), size=min(len(frames), 2000), replace=False)
+    background = np.median(frames[np.sort(pick)], axis=0).astype(np.float32) / 255.0
+    return states.mean(0), states.std(0), background
+
+
+def _check_same_data(saved: dict, data, folder) -> None:
+    now = [fingerprint(d) for d in data]
+    before = [d["fingerprint"] for d in saved.get("datasets", [])]
+    if now != before:
+        raise checkpoint.CheckpointError(
+            f"{folder} was trained on other data (fingerprints {before}, now {now}); "
+            "resume with the same --data, or choose another --out"
+        )
+
+
+def _meta(config: TrainConfig, spec, data, world: int) -> dict:
+    return {
+        "task": spec.to_dict(),
+        "train": config.to_dict(),
+        "world_size": world,
+        "datasets": [{"path": str(Path(d).absolute()), "fingerprint": fingerprint(d)} for d in data],
+    }
+
+
+def _writer(out: Path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _init_distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _device(name: str, rank: int) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+        return torch.device("cpu")
+    return torch.device(name)
