@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--minutes", type=float, help="train for this many minutes")
     s.add_argument("--batch-size", type=int, default=16)
     s.add_argument("--seq-len", type=int, default=32)
-    s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--lr", type=float, default=6e-4)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     s.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])

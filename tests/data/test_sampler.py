@@ -70,3 +70,11 @@ def test_clear_errors(reacher_data, tmp_path):
         SequenceSampler(tmp_path, 8, 2)
     with pytest.raises(ValueError, match="split"):
         SequenceSampler(reacher_data, 8, 2, split="test")
+
+
+def test_other_split_holds_the_held_out_episodes(reacher_data):
+    train = SequenceSampler(reacher_data, 8, 2, split="train", heldout_fraction=0.34)
+    held = SequenceSampler(reacher_data, 8, 2, split="heldout", heldout_fraction=0.34)
+    assert [e.physics_state[0].tobytes() for e in train.other_split] == [
+        e.physics_state[0].tobytes() for e in held.episodes
+    ]

@@ -67,11 +67,15 @@ class SequenceSampler:
             raise ValueError("SequenceSampler needs at least one dataset folder")
         self.spec: TaskSpec | None = None
         self.episodes: list[EpisodeArrays] = []
+        self.other_split: list[EpisodeArrays] = []
+        """Episodes of the other split (e.g. the held-out ones of a train sampler), for evaluation."""
+        other = SPLITS[1 - SPLITS.index(split)]
         for path in paths:
             spec, eps = load_episodes(path)
             self._check_compatible(spec, path)
-            keep = split_episodes(len(eps), heldout_fraction, split_seed)[split]
-            self.episodes += [eps[i] for i in keep]
+            splits = split_episodes(len(eps), heldout_fraction, split_seed)
+            self.episodes += [eps[i] for i in splits[split]]
+            self.other_split += [eps[i] for i in splits[other]]
         self.seq_len, self.batch_size = seq_len, batch_size
         self._table = episode_rows(self.episodes)
         n = len(self._table["reward"])

@@ -71,7 +71,7 @@ def debug(**changes) -> WorldModelConfig:
 
 def small(**changes) -> WorldModelConfig:
     """For 2 CPU cores: trains in well under an hour."""
-    return WorldModelConfig(cnn_depth=24, deter=256, stoch=16, classes=16, hidden=256, ensemble=5).replace(**changes)
+    return WorldModelConfig(cnn_depth=16, deter=256, stoch=16, classes=16, hidden=256, ensemble=5).replace(**changes)
 
 
 def base(**changes) -> WorldModelConfig:

@@ -49,11 +49,12 @@ class WorldModel(nn.Module):
         # Set from the training data by `set_data_statistics`; saved with the weights.
         self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
         self.register_buffer("state_std", torch.ones(cfg.state_dim))
-        self.register_buffer("background", torch.zeros(h, w, 3))
+        self.register_buffer("background", torch.full((h, w, 3), 0.5))
 
     # -- data statistics -------------------------------------------------------------------
     def set_data_statistics(self, state_mean, state_std, background) -> None:
-        """Normalization of the state vector, and the static background (median frame, [0, 1])."""
+        """Normalization of the state vector, and the static background (median frame, (H, W, 3) in [0, 1])
+        that frames are decoded as a difference from."""
         self.state_mean.copy_(torch.as_tensor(state_mean))
         self.state_std.copy_(torch.as_tensor(state_std).clamp_min(1e-3))
         self.background.copy_(torch.as_tensor(background))
@@ -157,9 +158,12 @@ class WorldModel(nn.Module):
         return total, {k: float(v.detach()) for k, v in metrics.items()}
 
     def _decode_raw(self, latent: Latent) -> torch.Tensor:
+        """The decoder predicts the difference from the static background (the median training frame):
+        a fresh model already draws the scene's static part, and learning goes to what moves."""
         feat = latent.features()
         lead = feat.shape[:-1]
-        return self.decoder(feat.reshape(-1, feat.shape[-1])).reshape(*lead, *self.cfg.image_size, 3)
+        residual = self.decoder(feat.reshape(-1, feat.shape[-1])).reshape(*lead, *self.cfg.image_size, 3)
+        return residual + (self.background - 0.5)
 
     def _norm_state(self, state: torch.Tensor) -> torch.Tensor:
         return (state - self.state_mean) / self.state_std
