@@ -7,16 +7,34 @@ import gymnasium as gym
 from wmgym.truth.tasks import get_task, list_tasks
 
 
+def _base_name(task: str) -> str:
+    return get_task(task).gym_id.rsplit("-v", 1)[0]
+
+
 def truth_env_id(task: str) -> str:
     """The gymnasium id of a task's ground-truth env: ``reacher`` -> ``wmgym/Reacher-truth-v0``."""
-    spec = get_task(task)
-    base = spec.gym_id.rsplit("-v", 1)[0]
-    return f"wmgym/{base}-truth-v0"
+    return f"wmgym/{_base_name(task)}-truth-v0"
+
+
+def dream_env_id(model: str) -> str:
+    """The gymnasium id of a zoo model's dream env: ``reacher`` -> ``wmgym/Reacher-v0``."""
+    return f"wmgym/{_base_name(model)}-v0"
 
 
 def register_envs() -> None:
-    """Register the truth env of every task in the suite (idempotent)."""
+    """Register the truth env of every task and the dream env of every zoo model (idempotent)."""
     for task in list_tasks():
         env_id = truth_env_id(task)
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point="wmgym.truth.env:TruthEnv", kwargs={"task": task})
+    from wmgym.dream.loading import zoo_models
+
+    for model in zoo_models():
+        env_id = dream_env_id(model)
+        if env_id not in gym.registry:
+            gym.register(
+                id=env_id,
+                entry_point="wmgym.dream.env:DreamEnv",
+                vector_entry_point="wmgym.dream.vector_env:make_vector_env",
+                kwargs={"model": model},
+            )

@@ -46,6 +46,7 @@ def test_trains_end_to_end_and_writes_a_checkpoint(data, tmp_path):
     assert config["step"] == 4
     assert config["task"]["name"] == "reacher" and config["datasets"][0]["fingerprint"]
     assert "heldout_psnr_h1" in config["metrics"]
+    assert config["action_space"] == {"low": [-1.0, -1.0], "high": [1.0, 1.0]}
     assert (tmp_path / "run" / "config.json").is_file() and any((tmp_path / "run" / "tensorboard").iterdir())
     loaded, _ = load_model(ckpt)
     for k, v in _params(model).items():

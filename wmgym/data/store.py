@@ -154,6 +154,11 @@ def load_episodes(path: str | Path) -> tuple[TaskSpec, list[EpisodeArrays]]:
     return TaskSpec.from_dict(record["task"]), episodes
 
 
+def action_space(path: str | Path) -> gym.spaces.Box:
+    """The action space the dataset was collected with (from its Minari metadata)."""
+    return MinariStorage.read(_dataset_root(path) / DATA).action_space
+
+
 def fingerprint(path: str | Path) -> str:
     """A short hash that changes when the dataset's content or recipe changes."""
     root = _dataset_root(path)

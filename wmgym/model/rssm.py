@@ -70,30 +70,39 @@ class RSSM(nn.Module):
         p = logits.float().softmax(-1)
         return (1 - self.cfg.unimix) * p + self.cfg.unimix / self.cfg.classes
 
-    def sample(self, probs: torch.Tensor, sample: bool = True) -> torch.Tensor:
-        """One-hot draws (or modes) with straight-through gradients, flattened to (..., S*C)."""
-        if sample:
-            idx = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
-        else:
+    def sample(self, probs: torch.Tensor, sample: bool = True, uniform: torch.Tensor | None = None) -> torch.Tensor:
+        """One-hot draws (or modes) with straight-through gradients, flattened to (..., S*C).
+
+        ``uniform`` (same shape as ``probs``, in (0, 1)) makes the draw a function of that noise
+        (Gumbel-max), so a caller can give each batch row its own reproducible random stream.
+        """
+        if not sample:
             idx = probs.argmax(-1)
+        elif uniform is not None:
+            u = uniform.to(probs.dtype).clamp(1e-6, 1 - 1e-6)
+            idx = (probs.log() - torch.log(-torch.log(u))).argmax(-1)
+        else:
+            idx = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).reshape(probs.shape[:-1])
         onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype)
         return (onehot + probs - probs.detach()).flatten(-2)
 
-    def observe_step(self, latent: Latent, action: torch.Tensor, embed: torch.Tensor, is_first: torch.Tensor):
+    def observe_step(
+        self, latent: Latent, action: torch.Tensor, embed: torch.Tensor, is_first: torch.Tensor, sample: bool = True
+    ):
         """Filter one real observation: returns the posterior latent and its logits. (The priors are
         not needed to filter, so `observe` computes them afterwards for all steps at once.)"""
         keep = (~is_first).float().unsqueeze(-1)
         latent = Latent(latent.deter * keep, latent.stoch * keep)
         deter = self.transition(latent, action * keep)
         post = self.post_logits(deter, embed)
-        return Latent(deter, self.sample(self.probs(post))), post
+        return Latent(deter, self.sample(self.probs(post), sample)), post
 
-    def imagine_step(self, latent: Latent, action: torch.Tensor, sample: bool = True):
+    def imagine_step(self, latent: Latent, action: torch.Tensor, sample: bool = True, uniform=None):
         """Predict one step without observing: returns the prior latent and the ensemble's disagreement."""
         deter = self.transition(latent, action)
         probs = self.probs(self.prior_logits(deter))  # (B, K, S, C)
         mix = probs.mean(-3)
-        return Latent(deter, self.sample(mix, sample)), disagreement(probs, mix)
+        return Latent(deter, self.sample(mix, sample, uniform)), disagreement(probs, mix)
 
 
 def disagreement(member_probs: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:

@@ -69,24 +69,27 @@ class WorldModel(nn.Module):
     def initial(self, batch: int) -> Latent:
         return self.rssm.initial(batch, self.state_mean.device)
 
-    def observe(self, pixels, state, action, is_first, latent: Latent | None = None):
+    def observe(self, pixels, state, action, is_first, latent: Latent | None = None, sample: bool = True):
         """Filter (B, T) real observations. Returns posterior latents (B, T, .), the last latent, and
-        the prior and posterior logits (for the loss)."""
+        the prior and posterior logits (for the loss). ``sample=False`` takes the posterior's mode."""
         embed = self.encode(pixels, state if self.cfg.state_input else None)
         b, t = embed.shape[:2]
         latent = latent if latent is not None else self.initial(b)
         deters, stochs, posts = [], [], []
         for i in range(t):
-            latent, post = self.rssm.observe_step(latent, action[:, i], embed[:, i], is_first[:, i])
+            latent, post = self.rssm.observe_step(latent, action[:, i], embed[:, i], is_first[:, i], sample)
             deters.append(latent.deter)
             stochs.append(latent.stoch)
             posts.append(post)
         seq = Latent(torch.stack(deters, 1), torch.stack(stochs, 1))
         return seq, latent, self.rssm.prior_logits(seq.deter), torch.stack(posts, 1)
 
-    def step(self, latent: Latent, action: torch.Tensor, sample: bool = True) -> tuple[Latent, torch.Tensor]:
-        """One imagined step: (latent (B, .), action (B, A)) -> (next latent, uncertainty (B,))."""
-        return self.rssm.imagine_step(latent, action, sample)
+    def step(
+        self, latent: Latent, action: torch.Tensor, sample: bool = True, uniform=None
+    ) -> tuple[Latent, torch.Tensor]:
+        """One imagined step: (latent (B, .), action (B, A)) -> (next latent, uncertainty (B,)).
+        ``uniform`` (B, stoch, classes) in (0, 1): the noise of the draw, for per-row random streams."""
+        return self.rssm.imagine_step(latent, action, sample, uniform)
 
     def imagine(self, latent: Latent, actions: torch.Tensor, sample: bool = True) -> tuple[Latent, torch.Tensor]:
         """Imagine along actions (B, H, A): latents (B, H, .) and uncertainty (B, H)."""

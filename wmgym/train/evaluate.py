@@ -30,7 +30,11 @@ def open_loop(
     was_training = model.training
     model.eval()
     _, last, _, _ = model.observe(
-        t["pixels"][:, :context], t["state"][:, :context], t["action"][:, :context], t["is_first"][:, :context]
+        t["pixels"][:, :context],
+        t["state"][:, :context],
+        t["action"][:, :context],
+        t["is_first"][:, :context],
+        sample=sample,
     )
     latents, unc = model.imagine(last, t["action"][:, context:], sample=sample)
     pred = (model.decode(latents) * 255).round().to(torch.uint8)

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from wmgym.calibrate.metrics import psnr
-from wmgym.data import SequenceSampler, fingerprint
+from wmgym.data import SequenceSampler, fingerprint, store
 from wmgym.model import WorldModel, preset
 from wmgym.train import checkpoint
 from wmgym.train.evaluate import open_loop
@@ -46,10 +46,11 @@ class TrainConfig:
     device: str = "auto"
     """``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:1``, ..."""
     precision: str = "auto"
-    """``auto``, ``bf16`` or ``fp32``. Auto is bf16 autocast: ~1.4x faster on this CPU, measured
-    (benchmarks/results/world_model.md), and the usual choice on recent GPUs."""
+    """``auto``, ``bf16`` or ``fp32``. Auto is bf16 autocast, which made a training step faster on
+    this CPU (benchmarks/results/train_step.md) and is the usual choice on recent GPUs."""
     compile: bool = False
-    """torch.compile the model (CUDA; it did not pay off on CPU)."""
+    """torch.compile the model. Off by default: benchmarks/results/train_step.md has the CPU numbers;
+    not yet measured on CUDA."""
     heldout_fraction: float = 0.05
     log_every: int = 25
     eval_every: int = 500
@@ -224,8 +225,10 @@ def _check_same_data(saved: dict, data, folder) -> None:
 
 
 def _meta(config: TrainConfig, spec, data, world: int) -> dict:
+    actions = store.action_space(data[0])
     return {
         "task": spec.to_dict(),
+        "action_space": {"low": actions.low.tolist(), "high": actions.high.tolist()},
         "train": config.to_dict(),
         "world_size": world,
         "datasets": [{"path": str(Path(d).absolute()), "fingerprint": fingerprint(d)} for d in data],

@@ -1,0 +1,14 @@
+import pytest
+
+from wmgym.data import collect
+from wmgym.train import TrainConfig, train
+
+
+@pytest.fixture(scope="session")
+def dream_checkpoint(tmp_path_factory):
+    """A debug-preset reacher model trained for a few steps (its held-out data gives the context)."""
+    root = tmp_path_factory.mktemp("dream")
+    collect("reacher", 10, root / "data", policy="ou-noise", workers=1, progress=False)
+    cfg = TrainConfig(preset="debug", steps=3, batch_size=2, seq_len=8, heldout_fraction=0.2, device="cpu")
+    train([root / "data"], root / "run", cfg, progress=False)
+    return root / "run" / "checkpoint"

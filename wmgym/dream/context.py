@@ -1,0 +1,79 @@
+"""Real context that dream episodes start from: a few true frames, actions (and states) per entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+FILE = "context.safetensors"
+
+
+@dataclass(frozen=True)
+class ContextBank:
+    """N real starts: ``pixels`` uint8 (N, K+1, H, W, 3), ``actions`` float32 (N, K, A) (action j led
+    from frame j to j+1), ``state`` float32 (N, K+1, S)."""
+
+    pixels: np.ndarray
+    actions: np.ndarray
+    state: np.ndarray
+
+    def __post_init__(self):
+        n, k1 = self.pixels.shape[:2]
+        if self.actions.shape[:2] != (n, k1 - 1) or self.state.shape[:2] != (n, k1):
+            raise ValueError(
+                "context must hold K+1 frames, K actions and K+1 states per entry; got pixels "
+                f"{self.pixels.shape}, actions {self.actions.shape}, state {self.state.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def rows(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        """Entries ``idx`` in the sampler's row convention (action that led to each frame; zero first)."""
+        actions = self.actions[idx]
+        lead = np.zeros((len(idx), 1, actions.shape[-1]), actions.dtype)
+        first = np.zeros(self.pixels.shape[:2], bool)[idx]
+        first[:, 0] = True
+        return {
+            "pixels": self.pixels[idx],
+            "state": self.state[idx],
+            "action": np.concatenate([lead, actions], 1),
+            "is_first": first,
+        }
+
+    @classmethod
+    def from_episodes(cls, episodes, k: int = 4, per_episode: int = 1) -> ContextBank:
+        """The first ``k+1`` frames of each episode (and ``per_episode - 1`` later windows)."""
+        picks = []
+        for ep in episodes:
+            starts = np.linspace(0, max(len(ep) - k, 0), per_episode).astype(int) if per_episode > 1 else [0]
+            picks += [(ep, s) for s in starts if s + k <= len(ep)]
+        if not picks:
+            raise ValueError(f"no episode has the {k + 1} frames a context needs")
+        return cls(
+            pixels=np.stack([ep.pixels[s : s + k + 1] for ep, s in picks]),
+            actions=np.stack([ep.actions[s : s + k] for ep, s in picks]).astype(np.float32),
+            state=np.stack([ep.state[s : s + k + 1] for ep, s in picks]).astype(np.float32),
+        )
+
+    @classmethod
+    def from_arrays(cls, pixels, actions, state) -> ContextBank:
+        """One context from user arrays: pixels (K+1, H, W, 3), actions (K, A), state (K+1, S)."""
+        return cls(
+            np.asarray(pixels, np.uint8)[None],
+            np.asarray(actions, np.float32)[None],
+            np.asarray(state, np.float32)[None],
+        )
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / FILE
+        save_file({"pixels": self.pixels, "actions": self.actions, "state": self.state}, str(path))
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ContextBank:
+        t = load_file(str(Path(folder) / FILE))
+        return cls(t["pixels"], t["actions"], t["state"])
