@@ -65,11 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, type=Path, help="mp4 file to write")
     s.set_defaults(run=_video)
 
-    s = sub.add_parser("demo", help="the main job, end to end, on this machine")
-    s.add_argument("--task", default="reacher")
-    s.add_argument("--episodes", type=int, default=8)
+    s = sub.add_parser("demo", help="the main job, end to end, on a shipped model (offline)")
+    s.add_argument("--task", default="reacher", help="a shipped model (see `wmgym zoo`)")
+    s.add_argument("--ppo-steps", type=int, default=60_000, help="PPO training steps in the dream")
+    s.add_argument("--n-envs", type=int, default=64, help="batched dream envs for PPO")
+    s.add_argument("--eval-episodes", type=int, default=20)
+    s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, default=Path("wmgym-demo"))
     s.set_defaults(run=_demo)
+
+    s = sub.add_parser("zoo", help="list the world models shipped in the package")
+    s.set_defaults(run=_zoo)
     return p
 
 
@@ -142,7 +148,26 @@ def _video(args) -> int:
 def _demo(args) -> int:
     from wmgym.demo import run_demo
 
-    run_demo(args.task, args.episodes, args.out)
+    run_demo(
+        args.task,
+        args.out,
+        ppo_steps=args.ppo_steps,
+        n_envs=args.n_envs,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+    )
+    return 0
+
+
+def _zoo(args) -> int:
+    from wmgym.dream.zoo import summary
+
+    rows = summary()
+    if not rows:
+        print("no world model ships yet")
+    for row in rows:
+        extras = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("name", "task"))
+        print(f"{row['name']:18s} task={row['task']:18s} {extras}")
     return 0
 
 

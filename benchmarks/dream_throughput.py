@@ -1,0 +1,118 @@
+"""Steps/s of the dream vector env (batch 1, 64, 256, 1024; state, latent and pixel observations)
+against the rendered truth env, in one run, printed as ratios.
+
+Run:  python benchmarks/dream_throughput.py --model reacher [--device cpu] [--seconds 3]
+Writes benchmarks/results/dream_throughput[_<device>].{json,md}. The truth baseline is measured
+in the same run: TruthEnv with pixels in one process, and `wmgym collect` with 2 worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from wmgym.data import collect  # noqa: E402
+from wmgym.dream import DreamVectorEnv  # noqa: E402
+from wmgym.truth import TruthEnv  # noqa: E402
+
+BATCHES = (1, 64, 256, 1024)
+MODES = ("state", "latent", "pixels")
+
+
+def dream_steps_per_s(model: str, mode: str, n: int, device: str, seconds: float) -> float:
+    env = DreamVectorEnv.load(model, num_envs=n, device=device, obs_mode=mode)
+    env.reset(seed=0)
+    actions = torch.zeros((n, *env.single_action_space.shape), device=device)
+    env.step(actions)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(actions)
+        steps += 1
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return steps * n / (time.perf_counter() - start)
+
+
+def truth_steps_per_s(task: str, seconds: float) -> dict:
+    env = TruthEnv(task)
+    env.reset(seed=0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, term, trunc, _ = env.step(np.zeros(env.action_space.shape))
+        steps += 1
+        if term or trunc:
+            env.reset()
+    single = steps / (time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as tmp:
+        r = collect(task, 40, Path(tmp) / "d", workers=2, progress=False)
+    return {"single": single, "workers_2": r.new_steps / r.seconds}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="reacher")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    args = p.parse_args()
+    env = DreamVectorEnv.load(args.model, num_envs=1)
+    task = env.task_spec.name
+    truth = truth_steps_per_s(task, args.seconds)
+    rows = []
+    for mode in MODES:
+        for n in BATCHES:
+            rate = dream_steps_per_s(args.model, mode, n, args.device, args.seconds)
+            rows.append(
+                {
+                    "mode": mode,
+                    "batch": n,
+                    "steps_per_s": rate,
+                    "x_truth_single": rate / truth["single"],
+                    "x_truth_workers": rate / truth["workers_2"],
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    out = {
+        "command": command,
+        "device": args.device,
+        "machine": f"{os.cpu_count()} cores",
+        "task": task,
+        "truth_steps_per_s": truth,
+        "rows": rows,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    suffix = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"dream_throughput{suffix}.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = [
+        f"# Dream vector env throughput: {task}, {args.device}",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {out['machine']}; {out['date']}. Truth (rendered, 64x64): {truth['single']:.0f} steps/s in one "
+        f"process, {truth['workers_2']:.0f} with 2 workers.",
+        "",
+        "| obs | batch | dream steps/s | x truth (1 proc) | x truth (2 workers) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['mode']} | {r['batch']} | {r['steps_per_s']:.0f} | {r['x_truth_single']:.1f} | "
+        f"{r['x_truth_workers']:.1f} |"
+        for r in rows
+    ]
+    (args.results / f"dream_throughput{suffix}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

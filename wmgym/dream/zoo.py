@@ -1,0 +1,56 @@
+"""Packing a trained checkpoint into a shippable zoo model: ``wmgym/zoo/<name>/``.
+
+A zoo folder holds ``config.json`` (model config, TaskSpec, action space, data fingerprints,
+metrics: no optimizer or sampler state), ``model.safetensors`` (weights in float16 to keep the
+package small; loading casts them back), ``context.safetensors`` (real starts from held-out
+episodes, since the training data does not ship) and ``card.json`` (what it was trained on and
+how well it predicts).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from safetensors.torch import save_file
+
+from wmgym.dream.context import ContextBank
+from wmgym.train.checkpoint import load_model, read_config
+
+KEEP = ("format", "model", "task", "action_space", "datasets", "train", "step", "metrics")
+
+
+def export(checkpoint: str | Path, out: str | Path, context: ContextBank, card: dict) -> Path:
+    """Write a zoo folder from a training checkpoint; returns it."""
+    model, _ = load_model(checkpoint)
+    config = {k: v for k, v in read_config(checkpoint).items() if k in KEEP}
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    save_file(half, str(tmp / "model.safetensors"))
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    context.save(tmp)
+    (tmp / "card.json").write_text(json.dumps(card, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def card(folder: str | Path) -> dict:
+    """A zoo model's card (empty if it has none)."""
+    file = Path(folder) / "card.json"
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def summary() -> list[dict]:
+    """One row per shipped model: name, task, and the card's key numbers."""
+    from wmgym.dream.loading import ZOO, zoo_models
+
+    rows = []
+    for name in zoo_models():
+        c = card(ZOO / name)
+        rows.append({"name": name, "task": read_config(ZOO / name)["task"]["name"], **c.get("summary", {})})
+    return rows
