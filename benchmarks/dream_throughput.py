@@ -54,7 +54,7 @@ def truth_steps_per_s(task: str, seconds: float) -> dict:
             env.reset()
     single = steps / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as tmp:
-        r = collect(task, 40, Path(tmp) / "d", workers=2, progress=False)
+        r = collect(task, 200, Path(tmp) / "d", workers=2, progress=False)  # long enough to amortize spawning
     return {"single": single, "workers_2": r.new_steps / r.seconds}
 
 

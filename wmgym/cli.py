@@ -67,7 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo", help="the main job, end to end, on a shipped model (offline)")
     s.add_argument("--task", default="reacher", help="a shipped model (see `wmgym zoo`)")
-    s.add_argument("--ppo-steps", type=int, default=60_000, help="PPO training steps in the dream")
+    s.add_argument("--ppo-steps", type=int, default=300_000, help="PPO training steps in the dream")
     s.add_argument("--n-envs", type=int, default=64, help="batched dream envs for PPO")
     s.add_argument("--eval-episodes", type=int, default=20)
     s.add_argument("--seed", type=int, default=0)

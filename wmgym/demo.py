@@ -28,7 +28,7 @@ from wmgym.video import error_frames, side_by_side, write_mp4
 def run_demo(
     task: str = "reacher",
     out: str | Path = "wmgym-demo",
-    ppo_steps: int = 60_000,
+    ppo_steps: int = 300_000,
     n_envs: int = 64,
     eval_episodes: int = 20,
     seed: int = 0,

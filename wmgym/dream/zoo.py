@@ -15,6 +15,7 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
+from wmgym.data import store
 from wmgym.dream.context import ContextBank
 from wmgym.train.checkpoint import load_model, read_config
 
@@ -25,6 +26,9 @@ def export(checkpoint: str | Path, out: str | Path, context: ContextBank, card: 
     """Write a zoo folder from a training checkpoint; returns it."""
     model, _ = load_model(checkpoint)
     config = {k: v for k, v in read_config(checkpoint).items() if k in KEEP}
+    if "action_space" not in config:  # checkpoints from before it was recorded: ask the training data
+        box = store.action_space(config["datasets"][0]["path"])
+        config["action_space"] = {"low": box.low.tolist(), "high": box.high.tolist()}
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

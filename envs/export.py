@@ -1,0 +1,58 @@
+"""Pack a trained run into the package's model zoo: wmgym/zoo/<name>/.
+
+Run:  python envs/export.py --name reacher --run runs/bench-wm/run --context runs/bench-wm/eval-ou \
+          --results benchmarks/results/world_model.json
+
+The context (real starts for the dream env) comes from held-out episodes, --context-episodes of
+them, 5 frames each; the card copies the training budget and held-out open-loop numbers from the
+benchmark's results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from wmgym.data import load_episodes
+from wmgym.dream import ContextBank
+from wmgym.dream.zoo import export
+from wmgym.train.checkpoint import read_config
+
+ZOO = Path(__file__).parents[1] / "wmgym" / "zoo"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--name", required=True)
+    p.add_argument("--run", type=Path, required=True, help="training run folder (with checkpoint/)")
+    p.add_argument("--context", type=Path, required=True, help="dataset of held-out episodes for the starts")
+    p.add_argument("--context-episodes", type=int, default=16)
+    p.add_argument("--results", type=Path, required=True, help="benchmark results JSON of this run")
+    args = p.parse_args()
+    ckpt = args.run / "checkpoint"
+    config = read_config(ckpt)
+    results = json.loads(args.results.read_text())
+    _, eps = load_episodes(args.context)
+    bank = ContextBank.from_episodes(eps[: args.context_episodes], k=4)
+    by_h = results["eval"]["by_horizon"]
+    card = {
+        "name": args.name,
+        "task": config["task"]["name"],
+        "data": {"frames": results["data_frames"], "datasets": config["datasets"]},
+        "training": {**results["train"], "preset": config["train"]["preset"], "command": results["command"]},
+        "heldout_open_loop": by_h,
+        "summary": {
+            "psnr_h1": round(by_h["1"]["psnr"], 1),
+            "psnr_h15": round(by_h["15"]["psnr"], 1),
+            "joint_err_h15_rad": round(by_h["15"]["joint_angle_err_rad"], 3),
+            "trust_horizon": "not calibrated yet",
+        },
+    }
+    out = export(ckpt, ZOO / args.name, bank, card)
+    size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
+    print(f"wrote {out} ({size:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
