@@ -1,5 +1,5 @@
-"""Steps/s of the dream vector env (batch 1, 64, 256, 1024; state, latent and pixel observations)
-against the rendered truth env, in one run, printed as ratios.
+"""Steps/s of the dream vector env (batch 1, 64, 256, 1024; state, latent and pixel observations;
+fp32 and bf16) against the rendered truth env, in one run, printed as ratios.
 
 Run:  python benchmarks/dream_throughput.py --model reacher [--device cpu] [--seconds 3]
 Writes benchmarks/results/dream_throughput[_<device>].{json,md}. The truth baseline is measured
@@ -29,8 +29,8 @@ BATCHES = (1, 64, 256, 1024)
 MODES = ("state", "latent", "pixels")
 
 
-def dream_steps_per_s(model: str, mode: str, n: int, device: str, seconds: float) -> float:
-    env = DreamVectorEnv.load(model, num_envs=n, device=device, obs_mode=mode)
+def dream_steps_per_s(model: str, mode: str, n: int, device: str, seconds: float, precision: str) -> float:
+    env = DreamVectorEnv.load(model, num_envs=n, device=device, obs_mode=mode, precision=precision)
     env.reset(seed=0)
     actions = torch.zeros((n, *env.single_action_space.shape), device=device)
     env.step(actions)
@@ -69,19 +69,21 @@ def main() -> None:
     task = env.task_spec.name
     truth = truth_steps_per_s(task, args.seconds)
     rows = []
-    for mode in MODES:
-        for n in BATCHES:
-            rate = dream_steps_per_s(args.model, mode, n, args.device, args.seconds)
-            rows.append(
-                {
-                    "mode": mode,
-                    "batch": n,
-                    "steps_per_s": rate,
-                    "x_truth_single": rate / truth["single"],
-                    "x_truth_workers": rate / truth["workers_2"],
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+    for precision in ("fp32", "bf16"):
+        for mode in MODES:
+            for n in BATCHES:
+                rate = dream_steps_per_s(args.model, mode, n, args.device, args.seconds, precision)
+                rows.append(
+                    {
+                        "precision": precision,
+                        "mode": mode,
+                        "batch": n,
+                        "steps_per_s": rate,
+                        "x_truth_single": rate / truth["single"],
+                        "x_truth_workers": rate / truth["workers_2"],
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
     command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     out = {
         "command": command,
@@ -102,11 +104,11 @@ def main() -> None:
         f"Machine: {out['machine']}; {out['date']}. Truth (rendered, 64x64): {truth['single']:.0f} steps/s in one "
         f"process, {truth['workers_2']:.0f} with 2 workers.",
         "",
-        "| obs | batch | dream steps/s | x truth (1 proc) | x truth (2 workers) |",
-        "|---|---:|---:|---:|---:|",
+        "| precision | obs | batch | dream steps/s | x truth (1 proc) | x truth (2 workers) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['mode']} | {r['batch']} | {r['steps_per_s']:.0f} | {r['x_truth_single']:.1f} | "
+        f"| {r['precision']} | {r['mode']} | {r['batch']} | {r['steps_per_s']:.0f} | {r['x_truth_single']:.1f} | "
         f"{r['x_truth_workers']:.1f} |"
         for r in rows
     ]

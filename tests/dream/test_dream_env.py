@@ -139,3 +139,12 @@ def test_zoo_models_register_gymnasium_ids(dream_checkpoint, tmp_path, monkeypat
         if existed:
             monkeypatch.undo()
             _registration.register_envs()
+
+
+def test_bf16_precision_returns_float32_observations(dream_checkpoint):
+    env = DreamVectorEnv.load(dream_checkpoint, num_envs=2, precision="bf16")
+    env.reset(seed=0)
+    obs, reward, *_ = env.step(np.zeros((2, 2), np.float32))
+    assert obs.dtype == reward.dtype == torch.float32 and torch.isfinite(obs).all()
+    with pytest.raises(ValueError, match="precision"):
+        DreamVectorEnv.load(dream_checkpoint, num_envs=1, precision="fp8")
