@@ -207,10 +207,14 @@ def _evaluate(model: WorldModel, episodes, config: TrainConfig, writer, step: in
 
 
 def _data_statistics(sampler: SequenceSampler):
+    """State mean and std, and the median of 2,000 random frames (gathered without copying them all)."""
     states = np.concatenate([ep.state for ep in sampler.episodes])
-    frames = np.concatenate([ep.pixels for ep in sampler.episodes])
-    pick = np.random.default_rng(0).choice(len(frames), size=min(len(frames), 2000), replace=False)
-    background = np.median(frames[np.sort(pick)], axis=0).astype(np.float32) / 255.0
+    ends = np.cumsum([len(ep.pixels) for ep in sampler.episodes])
+    pick = np.sort(np.random.default_rng(0).choice(ends[-1], size=min(ends[-1], 2000), replace=False))
+    which = np.searchsorted(ends, pick, side="right")
+    starts = ends - np.array([len(ep.pixels) for ep in sampler.episodes])
+    frames = np.stack([sampler.episodes[e].pixels[i - starts[e]] for e, i in zip(which, pick, strict=True)])
+    background = np.median(frames, axis=0).astype(np.float32) / 255.0
     return states.mean(0), states.std(0), background
 
 
