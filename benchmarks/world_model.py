@@ -1,21 +1,25 @@
-"""Train the `small` world model on Reacher from at most 50k collected frames and measure open-loop
+"""Train the `small` world model on a task from at most 50k collected frames and measure open-loop
 prediction against baselines, then the cost of imagination.
 
-Run:  python benchmarks/world_model.py --minutes 45 [--work runs/bench-wm] [--sac runs/sac-reacher.zip]
-Writes benchmarks/results/world_model.{json,md} with the command that produced them. Running it
-again with the same --work reuses the collected data and the trained model, and re-evaluates.
+Run:  python benchmarks/world_model.py --task reacher --minutes 45 [--work runs/bench-wm] [--sac runs/sac-reacher.zip]
+Writes benchmarks/results/world_model.{json,md} (reacher) or world_model_<task>.{json,md} with the
+command that produced them. Running it again with the same --work reuses the collected data and the
+trained model, and re-evaluates.
 
-Data (49,980 frames, 980 episodes of 51 frames): a third uniform random, a third OU noise and,
-with --sac, a third from a SAC policy with action noise 0.3 (agents/sac_truth.py), else OU noise.
-Evaluation: 40 fresh episodes (OU noise and SAC, other seeds) of 55 steps: 5 real frames of
-context, then 50 steps open loop on the true actions. Metrics per horizon:
+Data per task (PLANS below, <= 50k frames): reacher: 980 episodes of 51 frames, a third uniform
+random, a third OU noise and, with --sac, a third from a SAC policy with action noise 0.3
+(agents/sac_truth.py), else OU noise. inverted_pendulum: 600 random and 600 OU episodes (they fall
+within ~5-30 steps), the rest of the 50k frames from SAC with noise 0.3 (long, balanced episodes).
+pusher: 495 episodes of 101 frames, random and OU noise (no goal-reaching policy: SAC needs hours).
+Evaluation: 40 fresh episodes (other seeds) of 55 steps: 5 real frames of context, then 50 steps
+open loop on the true actions. Metrics per horizon:
 - PSNR of the full frame, and over the robot and object pixels only (a mask of every pixel that
   the truth renderer's segmentation assigns to a geom of a moving body: arm, fingertip, target);
 - the same for two baselines: the last context frame repeated, and the static background (the
   per-pixel median training frame);
-- state: joint-angle error (rad, from the cos/sin in Reacher's observation) against repeating the
-  last context state; target position error (m) against chance (the mean distance between two
-  random targets).
+- state: RMSE of the whole (unnormalised) state vector against repeating the last context state;
+  for reacher also the joint-angle error (rad, from the cos/sin in Reacher's observation) and the
+  target position error (m) against chance (the mean distance between two random targets).
 """
 
 from __future__ import annotations
@@ -42,35 +46,73 @@ HORIZONS = (1, 5, 15, 50)
 CONTEXT = 5
 
 
-def collect_data(work: Path, sac: str | None) -> list[Path]:
-    third = 330
-    plan = [("random", "random", third, 0.0), ("ou", "ou-noise", third, 0.0)]
-    plan.append(("sac", f"sac:{sac}", 980 - 2 * third, 0.3) if sac else ("ou2", "ou-noise", 980 - 2 * third, 0.0))
-    paths = []
-    for name, policy, n, noise in plan:
-        seed = 1 if name == "ou2" else 0
-        collect("reacher", n, work / f"data-{name}", policy=policy, seed=seed, workers=2, noise=noise, progress=True)
-        paths.append(work / f"data-{name}")
+# name, policy, episodes (None: fill the frame budget), noise, seed
+PLANS = {
+    "reacher": {
+        "data": [("random", "random", 330, 0.0, 0), ("ou", "ou-noise", 330, 0.0, 0), ("sac", "sac", 320, 0.3, 0)],
+        "eval": [("ou", "ou-noise", 0.0), ("sac", "sac", 0.3)],
+    },
+    "inverted_pendulum": {
+        "data": [("random", "random", 600, 0.0, 0), ("ou", "ou-noise", 600, 0.0, 0), ("sac", "sac", None, 0.3, 0)],
+        "eval": [("sac", "sac", 0.3), ("sac2", "sac", 0.5)],
+    },
+    "pusher": {
+        "data": [("random", "random", 248, 0.0, 0), ("ou", "ou-noise", 247, 0.0, 0)],
+        "eval": [("ou", "ou-noise", 0.0), ("random", "random", 0.0)],
+    },
+}
+FRAME_BUDGET = 50_000
+
+
+def _policy(policy: str, sac: str | None) -> tuple[str, bool]:
+    """(policy string, whether it is the SAC stand-in) for a plan entry."""
+    if policy != "sac":
+        return policy, False
+    return (f"sac:{sac}", False) if sac else ("ou-noise", True)
+
+
+def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
+    spec, paths, frames = get_task(task), [], 0
+    for name, policy, n, noise, seed in PLANS[task]["data"]:
+        policy, stand_in = _policy(policy, sac)
+        out = work / f"data-{name}"
+        kwargs = dict(policy=policy, seed=1 if stand_in else seed, workers=2, noise=0.0 if stand_in else noise)
+        if n is not None:
+            collect(task, n, out, progress=True, **kwargs)
+        else:  # fill the budget: collection resumes, so grow it until one more long episode could overshoot
+            n, room = 8, FRAME_BUDGET - frames - (spec.episode_length + 1)
+            while True:
+                collect(task, n, out, progress=True, **kwargs)
+                lengths = [len(e) + 1 for e in load_episodes(out)[1]]
+                more = int((room - sum(lengths)) / np.mean(lengths) * 0.9)
+                if more < 1:
+                    break
+                n += more
+        frames += sum(len(e) + 1 for e in load_episodes(out)[1])
+        paths.append(out)
     return paths
 
 
-def collect_eval(work: Path, sac: str | None) -> list:
-    spec = get_task("reacher").replace(episode_length=CONTEXT + max(HORIZONS))
+def collect_eval(task: str, work: Path, sac: str | None) -> list:
+    spec = get_task(task).replace(episode_length=CONTEXT + max(HORIZONS))
     eps = []
-    for name, policy, noise in [("ou", "ou-noise", 0.0), ("sac", f"sac:{sac}" if sac else "ou-noise", 0.3)]:
+    for name, policy, noise in PLANS[task]["eval"]:
+        policy, stand_in = _policy(policy, sac)
         out = work / f"eval-{name}"
-        collect(spec, 20, out, policy=policy, seed=1000, workers=2, noise=noise if sac else 0.0, progress=False)
+        collect(spec, 20, out, policy=policy, seed=1000, workers=2, noise=0.0 if stand_in else noise, progress=False)
         eps += load_episodes(out)[1]
     return eps
 
 
-def moving_masks(episodes, n_steps: int) -> np.ndarray:
+def moving_masks(task: str, episodes, n_steps: int) -> np.ndarray:
     """(N, n_steps, H, W) bool: pixels of geoms on moving bodies, from the truth renderer."""
-    env = TruthEnv(get_task("reacher"))
+    env = TruthEnv(get_task(task))
     env.reset(seed=0)
     moving_geoms = np.flatnonzero(env.model.geom_bodyid != 0)
     masks = []
     for ep in episodes:
+        if len(ep) + 1 < CONTEXT + n_steps:
+            continue  # open_loop skips it too
         m = []
         for t in range(CONTEXT, CONTEXT + n_steps):
             env.set_physics_state(ep.physics_state[t])
@@ -88,17 +130,14 @@ def angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs((a - b + np.pi) % (2 * np.pi) - np.pi)
 
 
-def evaluate(model, episodes) -> dict:
+def evaluate(task: str, model, episodes) -> dict:
     res = open_loop(model, episodes, CONTEXT, max(HORIZONS))
     true, pred = res["true_pixels"], res["pred_pixels"]
     repeat = np.broadcast_to(res["last_context_pixels"][:, None], true.shape)
     background = np.broadcast_to((model.background.cpu().numpy() * 255).round().astype(np.uint8), true.shape)
-    masks = moving_masks(episodes, max(HORIZONS))
-    ja_true, ja_pred = joint_angles(res["true_state"]), joint_angles(res["pred_state"])
-    ja_repeat = np.broadcast_to(joint_angles(res["last_context_state"])[:, None], ja_true.shape)
-    targets = res["true_state"][..., 4:6]
-    rng = np.random.default_rng(0)
-    chance = float(np.mean(np.linalg.norm(targets[rng.permutation(len(targets)), 0] - targets[:, 0], axis=-1)))
+    masks = moving_masks(task, episodes, max(HORIZONS))
+    s_true, s_pred = res["true_state"], res["pred_state"]
+    s_repeat = np.broadcast_to(res["last_context_state"][:, None], s_true.shape)
     rows = {}
     for h in HORIZONS:
         i = h - 1
@@ -109,14 +148,28 @@ def evaluate(model, episodes) -> dict:
             "psnr_moving": float(np.nanmean(psnr(pred[:, i], true[:, i], masks[:, i]))),
             "psnr_moving_repeat_last": float(np.nanmean(psnr(repeat[:, i], true[:, i], masks[:, i]))),
             "psnr_moving_background": float(np.nanmean(psnr(background[:, i], true[:, i], masks[:, i]))),
-            "joint_angle_err_rad": float(angle_error(ja_pred[:, i], ja_true[:, i]).mean()),
-            "joint_angle_err_repeat_last_rad": float(angle_error(ja_repeat[:, i], ja_true[:, i]).mean()),
-            "target_err_m": float(np.linalg.norm(res["pred_state"][:, i, 4:6] - targets[:, i], axis=-1).mean()),
-            "target_err_chance_m": chance,
+            "state_rmse": float(np.sqrt(np.mean((s_pred[:, i] - s_true[:, i]) ** 2))),
+            "state_rmse_repeat_last": float(np.sqrt(np.mean((s_repeat[:, i] - s_true[:, i]) ** 2))),
             "reward_mae": float(np.abs(res["pred_reward"][:, i] - res["true_reward"][:, i]).mean()),
             "uncertainty": float(res["uncertainty"][:, i].mean()),
         }
+        if task == "reacher":
+            rows[h].update(_reacher_rows(res, i))
     return {"episodes": len(true), "context": CONTEXT, "by_horizon": rows}
+
+
+def _reacher_rows(res: dict, i: int) -> dict:
+    ja_true, ja_pred = joint_angles(res["true_state"]), joint_angles(res["pred_state"])
+    ja_repeat = np.broadcast_to(joint_angles(res["last_context_state"])[:, None], ja_true.shape)
+    targets = res["true_state"][..., 4:6]
+    rng = np.random.default_rng(0)
+    chance = float(np.mean(np.linalg.norm(targets[rng.permutation(len(targets)), 0] - targets[:, 0], axis=-1)))
+    return {
+        "joint_angle_err_rad": float(angle_error(ja_pred[:, i], ja_true[:, i]).mean()),
+        "joint_angle_err_repeat_last_rad": float(angle_error(ja_repeat[:, i], ja_true[:, i]).mean()),
+        "target_err_m": float(np.linalg.norm(res["pred_state"][:, i, 4:6] - targets[:, i], axis=-1).mean()),
+        "target_err_chance_m": chance,
+    }
 
 
 @torch.no_grad()
@@ -140,8 +193,9 @@ def imagination_cost(model, seconds: float = 2.0) -> dict:
 
 
 def write_md(path: Path, result: dict) -> None:
+    reacher = result["task"] == "reacher"
     lines = [
-        "# World model: reacher, `small` preset, CPU",
+        f"# World model: {result['task']}, `small` preset, CPU",
         "",
         f"Command: `{result['command']}`  ",
         f"Machine: {result['machine']}; {result['date']}.",
@@ -151,16 +205,22 @@ def write_md(path: Path, result: dict) -> None:
         "",
         f"Open loop on {result['eval']['episodes']} held-out episodes, {CONTEXT} context frames:",
         "",
-        "| h | PSNR | repeat-last | background | moving-px PSNR | repeat-last | background | joint err (rad) | repeat-last | target err (cm) | chance |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| h | PSNR | repeat-last | background | moving-px PSNR | repeat-last | background | state RMSE | repeat-last |"
+        + (" joint err (rad) | repeat-last | target err (cm) | chance |" if reacher else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if reacher else ""),
     ]
     for h, r in result["eval"]["by_horizon"].items():
-        lines.append(
+        line = (
             f"| {h} | {r['psnr']:.1f} | {r['psnr_repeat_last']:.1f} | {r['psnr_background']:.1f} | "
             f"{r['psnr_moving']:.1f} | {r['psnr_moving_repeat_last']:.1f} | {r['psnr_moving_background']:.1f} | "
-            f"{r['joint_angle_err_rad']:.3f} | {r['joint_angle_err_repeat_last_rad']:.3f} | "
-            f"{100 * r['target_err_m']:.1f} | {100 * r['target_err_chance_m']:.1f} |"
+            f"{r['state_rmse']:.3f} | {r['state_rmse_repeat_last']:.3f} |"
         )
+        if reacher:
+            line += (
+                f" {r['joint_angle_err_rad']:.3f} | {r['joint_angle_err_repeat_last_rad']:.3f} | "
+                f"{100 * r['target_err_m']:.1f} | {100 * r['target_err_chance_m']:.1f} |"
+            )
+        lines.append(line)
     lines += [
         "",
         "Imagination (bf16 autocast, this CPU):",
@@ -175,6 +235,7 @@ def write_md(path: Path, result: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", default="reacher", choices=sorted(PLANS))
     p.add_argument("--minutes", type=float, default=45.0)
     p.add_argument("--work", type=Path, default=Path("runs/bench-wm"))
     p.add_argument("--sac", default=None, help="SB3 SAC .zip for the goal-reaching third of the data")
@@ -183,10 +244,10 @@ def main() -> None:
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()
     torch.manual_seed(0)
-    data = collect_data(args.work, args.sac)
+    data = collect_data(args.task, args.work, args.sac)
     frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
-    assert frames <= 50_000, frames
-    eval_eps = collect_eval(args.work, args.sac)
+    assert frames <= FRAME_BUDGET, frames
+    eval_eps = collect_eval(args.task, args.work, args.sac)
     run = args.work / "run"
     record = run / "benchmark_train.json"  # a re-run with the same --work re-evaluates without retraining
     if not record.is_file():
@@ -202,6 +263,7 @@ def main() -> None:
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "machine": f"{os.cpu_count()} cores, CPU only",
         "date": time.strftime("%Y-%m-%d"),
+        "task": args.task,
         "data_frames": frames,
         "train": {
             "steps": steps,
@@ -209,13 +271,14 @@ def main() -> None:
             "batch": f"{args.batch_size}x{args.seq_len}",
             "frames_per_s": steps * args.batch_size * args.seq_len / (60 * minutes),
         },
-        "eval": evaluate(model, eval_eps),
+        "eval": evaluate(args.task, model, eval_eps),
         "imagination": imagination_cost(model),
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "world_model.json").write_text(json.dumps(result, indent=2) + "\n")
-    write_md(args.results / "world_model.md", result)
-    print((args.results / "world_model.md").read_text())
+    stem = "world_model" if args.task == "reacher" else f"world_model_{args.task}"
+    (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_md(args.results / f"{stem}.md", result)
+    print((args.results / f"{stem}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -45,10 +45,12 @@ def main() -> None:
         "summary": {
             "psnr_h1": round(by_h["1"]["psnr"], 1),
             "psnr_h15": round(by_h["15"]["psnr"], 1),
-            "joint_err_h15_rad": round(by_h["15"]["joint_angle_err_rad"], 3),
+            "state_rmse_h15": round(by_h["15"]["state_rmse"], 3) if "state_rmse" in by_h["15"] else None,
             "trust_horizon": "not calibrated yet",
         },
     }
+    if "joint_angle_err_rad" in by_h["15"]:
+        card["summary"]["joint_err_h15_rad"] = round(by_h["15"]["joint_angle_err_rad"], 3)
     out = export(ckpt, ZOO / args.name, bank, card)
     size = sum(f.stat().st_size for f in out.iterdir()) / 2**20
     print(f"wrote {out} ({size:.1f} MiB)")

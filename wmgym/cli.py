@@ -1,4 +1,4 @@
-"""The ``wmgym`` command: ``wmgym tasks | collect | train | video | demo``.
+"""The ``wmgym`` command: ``wmgym tasks | collect | train | video | calibrate | demo | zoo``.
 
 Each subcommand is a thin shell over a library function; run ``wmgym <command> --help``.
 """
@@ -64,6 +64,26 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--episode", type=int, default=0)
     s.add_argument("--out", required=True, type=Path, help="mp4 file to write")
     s.set_defaults(run=_video)
+
+    s = sub.add_parser("calibrate", help="measure a world model against MuJoCo: card, report, videos")
+    s.add_argument("--model", required=True, help="a zoo name (`wmgym zoo`) or a checkpoint folder")
+    s.add_argument("--out", required=True, type=Path, help="folder for card.json, report.md, plots and mp4s")
+    s.add_argument("--episodes", type=int, default=32, help="rendered paired rollouts")
+    s.add_argument("--state-episodes", type=int, default=128, help="state-only paired rollouts (mujoco.rollout)")
+    s.add_argument("--horizon", type=int, default=50, help="open-loop steps after the context")
+    s.add_argument("--context", type=int, default=4, help="real steps the model filters first")
+    s.add_argument("--policies", nargs="*", default=[], help="SB3 .zip policies (suffix @NOISE for action noise)")
+    s.add_argument("--policy-episodes", type=int, default=8, help="episodes per policy for dream-vs-MuJoCo returns")
+    s.add_argument("--policy-steps", type=int, default=None, help="steps per policy episode (default: the task's)")
+    s.add_argument("--data", nargs="*", default=[], help="datasets whose episodes are paired too (held-out data)")
+    s.add_argument("--task", default=None, help="check the truth env is this task (default: the model's own)")
+    s.add_argument("--seed", type=int, default=10_000)
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--no-videos", action="store_true")
+    s.add_argument("--improve", type=int, default=0, metavar="ROUNDS", help="active calibration rounds")
+    s.add_argument("--improve-minutes", type=float, default=5.0, help="fine-tuning per round")
+    s.add_argument("--improve-episodes", type=int, default=120, help="new MuJoCo episodes per round")
+    s.set_defaults(run=_calibrate)
 
     s = sub.add_parser("demo", help="the main job, end to end, on a shipped model (offline)")
     s.add_argument("--task", default="reacher", help="a shipped model (see `wmgym zoo`)")
@@ -142,6 +162,45 @@ def _video(args) -> int:
         raise ValueError(f"--episode must be in 0..{len(episodes) - 1}, got {args.episode}")
     path = write_mp4(episodes[args.episode].pixels, args.out)
     print(f"wrote {path}")
+    return 0
+
+
+def _calibrate(args) -> int:
+    from wmgym.calibrate import CalibrationConfig, calibrate, improve
+
+    cfg = CalibrationConfig(
+        episodes=args.episodes,
+        state_episodes=args.state_episodes,
+        horizon=args.horizon,
+        context=args.context,
+        policies=tuple(args.policies),
+        policy_episodes=args.policy_episodes,
+        policy_steps=args.policy_steps,
+        data=tuple(args.data),
+        seed=args.seed,
+        device=args.device,
+        videos=not args.no_videos,
+    )
+    if args.improve:
+        card = improve(
+            args.model, args.out, args.improve, cfg, minutes=args.improve_minutes, episodes=args.improve_episodes
+        )
+    else:
+        card = calibrate(args.model, args.out, cfg, task=args.task)
+    th = card["trust_horizon"]
+    print(f"trust horizon: {th['steps']} of {th['of']} steps, limited by {th['limited_by']}")
+    for name, c in th["criteria"].items():
+        print(f"  {name:28s} {c['horizon']:3d} steps (tolerance {c['threshold']} {c['unit']})")
+    ret = card.get("returns") or {}
+    if "spearman" in ret:
+        print(
+            f"returns dream vs MuJoCo across {ret['policies']} policies: Spearman {ret['spearman']:.2f}, Pearson {ret['pearson']:.2f}"
+        )
+    u = card["uncertainty"]
+    print(
+        f"uncertainty vs error: Spearman {u['spearman_pooled']:.2f} (within horizon {u['spearman_within_horizon']:.2f})"
+    )
+    print(f"card: {args.out / 'card.json'}\nreport: {args.out / 'report.md'}")
     return 0
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from wmgym.calibrate import MAX_PSNR, psnr
 
@@ -23,3 +24,54 @@ def test_mask_counts_only_masked_pixels():
     np.testing.assert_allclose(psnr(a, b, mask), 0.0)  # the one masked pixel is fully wrong
     assert psnr(a, b, ~mask) == MAX_PSNR
     assert np.isnan(psnr(a, b, np.zeros((4, 4), bool)))
+
+
+def test_ssim_of_identical_and_shifted_frames():
+    from wmgym.calibrate import ssim
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(ssim(img, img), 1.0)
+    shifted = np.roll(img, 3, axis=2)
+    assert np.all(ssim(shifted, img) < 0.2)  # noise shifted by 3 px shares no structure
+    assert ssim(img, img).shape == (2,)
+
+
+def test_psnr_of_a_frame_shifted_by_one_pixel():
+    img = np.zeros((8, 8, 3), np.uint8)
+    img[:, :4] = 255
+    shifted = np.roll(img, 1, axis=1)  # two columns of 8 differ fully: MSE = 255^2 * 16 / 64
+    np.testing.assert_allclose(psnr(shifted, img), 10 * np.log10(4.0))
+
+
+def test_correlations_and_precision_recall():
+    from wmgym.calibrate.metrics import pearson, precision_recall, spearman
+
+    x = np.arange(10.0)
+    assert spearman(x, x**3) == pytest.approx(1.0)
+    assert spearman(x, -x) == pytest.approx(-1.0)
+    np.testing.assert_allclose(pearson(x, 2 * x + 1), 1.0)
+    assert np.isnan(spearman(x, np.ones(10)))  # a constant says nothing
+    p, r = precision_recall(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool))
+    assert (p, r) == (0.5, 0.5)
+    assert np.isnan(precision_recall(np.zeros(3, bool), np.ones(3, bool))[0])
+
+
+def test_interval_coverage_tells_informative_from_uninformative_uncertainty():
+    from wmgym.calibrate.metrics import interval_coverage
+
+    rng = np.random.default_rng(0)
+    unc = rng.uniform(0.1, 2, 4000)
+    err = np.abs(rng.normal(0, unc))  # error scales with uncertainty
+    good = interval_coverage(unc, err)
+    blind = interval_coverage(rng.uniform(size=4000), err)
+    assert abs(good["coverage"] - 0.9) < 0.03 and abs(blind["coverage"] - 0.9) < 0.03
+    assert good["width_ratio"] > 5 and blind["width_ratio"] < 1.5
+
+
+def test_trust_horizon_stops_at_the_first_failure():
+    from wmgym.calibrate.metrics import trust_horizon
+
+    assert trust_horizon(np.array([True, True, False, True])) == 2
+    assert trust_horizon(np.array([False, True])) == 0
+    assert trust_horizon(np.ones(5, bool)) == 5

@@ -7,6 +7,7 @@ workers, and a resumed collection equals one that was never interrupted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import signal
@@ -52,6 +53,7 @@ def collect(
     workers: int = 1,
     noise: float = 0.0,
     progress: bool = True,
+    start_states: np.ndarray | None = None,
 ) -> CollectResult:
     """Collect ``episodes`` episodes of ``task`` with ``policy`` into the dataset folder ``out``.
 
@@ -68,6 +70,9 @@ def collect(
         workers: worker processes (each renders its own episodes).
         noise: Gaussian action noise for SB3 policies, in half action ranges.
         progress: show a progress bar.
+        start_states: (M, n) physics states (``TruthEnv.get_physics_state()``) to start episodes
+            from instead of the env's own reset: episode i starts from ``start_states[i % M]``.
+            Used by active calibration to collect where a model errs.
     """
     spec = get_task(task)
     out = Path(out).absolute()  # minari's size bookkeeping breaks on relative paths
@@ -77,7 +82,12 @@ def collect(
         raise ValueError(f"--workers must be at least 1, got {workers}")
     env = TruthEnv(spec)
     make_policy(policy, env, noise)  # fail on a bad policy before anything is written
-    record = _record(spec, policy, seed, noise, out)
+    if start_states is not None:
+        start_states = np.asarray(start_states, np.float64)
+        if start_states.ndim != 2 or len(start_states) == 0:
+            raise ValueError(f"start_states must be (M, n) physics states, got shape {start_states.shape}")
+        env.reset(options={"physics_state": start_states[0]})  # checks the state's size for this task
+    record = _record(spec, policy, seed, noise, out, start_states)
     storage, done = _open(out, record, env)
     env.close()
     todo = range(done, episodes)
@@ -95,7 +105,7 @@ def collect(
     interrupted = False
     with _signals_as_interrupt():
         try:
-            for index, ep in _episodes(spec, policy, seed, noise, todo, workers):
+            for index, ep in _episodes(spec, policy, seed, noise, todo, workers, start_states):
                 store.append_episode(storage, index, episode_seed(seed, index), ep)
                 steps, added = steps + len(ep), added + 1
                 bar.update(1)
@@ -113,7 +123,7 @@ def collect(
     return result
 
 
-def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path) -> dict:
+def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, starts=None) -> dict:
     policy_name = policy if not policy.endswith(".zip") else f"sb3:{Path(policy.split(':')[-1]).name}"
     dataset_id = out.name if "-v" in out.name else f"{spec.name}-{policy_name.replace(':', '-')}-v0"
     return {
@@ -123,13 +133,14 @@ def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path) -> 
         "policy": policy_name,
         "seed": seed,
         "noise": noise,
+        "start_states": None if starts is None else hashlib.sha256(starts.tobytes()).hexdigest()[:16],
         "description": f"{spec.gym_id} rendered at {spec.image_size[0]}x{spec.image_size[1]} by wmgym, "
         f"behaviour policy {policy_name}, seed {seed}; infos['physics_state'] is MuJoCo's "
         "mjSTATE_INTEGRATION state before each observation.",
     }
 
 
-_MUST_MATCH = ("task", "policy", "seed", "noise")
+_MUST_MATCH = ("task", "policy", "seed", "noise", "start_states")
 
 
 def _open(out: Path, record: dict, env: TruthEnv):
@@ -157,10 +168,12 @@ def _open(out: Path, record: dict, env: TruthEnv):
     return store.create(out, record, *spaces), 0
 
 
-def _episodes(spec, policy, seed, noise, todo: range, workers: int) -> Iterator[tuple[int, store.EpisodeArrays]]:
+def _episodes(
+    spec, policy, seed, noise, todo: range, workers: int, starts=None
+) -> Iterator[tuple[int, store.EpisodeArrays]]:
     """Finished episodes in index order, from this process or a pool of workers."""
     if workers == 1 or len(todo) <= 1:
-        _init_worker(spec, policy, noise)
+        _init_worker(spec, policy, noise, starts)
         try:
             yield from ((i, _run_episode((seed, i))) for i in todo)
         finally:
@@ -168,7 +181,7 @@ def _episodes(spec, policy, seed, noise, todo: range, workers: int) -> Iterator[
         return
     # spawn, not fork: a forked child would share the parent's GL and torch thread state.
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(min(workers, len(todo)), initializer=_init_pool_worker, initargs=(spec, policy, noise))
+    pool = ctx.Pool(min(workers, len(todo)), initializer=_init_pool_worker, initargs=(spec, policy, noise, starts))
     try:
         yield from zip(todo, pool.imap(_run_episode, [(seed, i) for i in todo]), strict=True)
         pool.close()
@@ -180,25 +193,27 @@ def _episodes(spec, policy, seed, noise, todo: range, workers: int) -> Iterator[
 _WORKER: dict = {}
 
 
-def _init_pool_worker(spec: TaskSpec, policy: str, noise: float) -> None:
+def _init_pool_worker(spec: TaskSpec, policy: str, noise: float, starts=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
     if policy.endswith(".zip"):
         import torch
 
         torch.set_num_threads(1)  # one process per core already
-    _init_worker(spec, policy, noise)
+    _init_worker(spec, policy, noise, starts)
 
 
-def _init_worker(spec: TaskSpec, policy: str, noise: float) -> None:
+def _init_worker(spec: TaskSpec, policy: str, noise: float, starts=None) -> None:
     env = TruthEnv(spec)
-    _WORKER.update(env=env, policy=make_policy(policy, env, noise))
+    _WORKER.update(env=env, policy=make_policy(policy, env, noise), starts=starts)
 
 
 def _run_episode(seed_index: tuple[int, int]) -> store.EpisodeArrays:
     seed, index = seed_index
     env, policy = _WORKER["env"], _WORKER["policy"]
     policy.reset(np.random.default_rng([seed, index, 1]))
-    obs, _ = env.reset(seed=episode_seed(seed, index))
+    starts = _WORKER.get("starts")
+    options = None if starts is None else {"physics_state": starts[index % len(starts)]}
+    obs, _ = env.reset(seed=episode_seed(seed, index), options=options)
     pixels, states, physics = [obs["pixels"]], [obs["state"]], [env.get_physics_state()]
     actions, rewards, terms, truncs = [], [], [], []
     done = False

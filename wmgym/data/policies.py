@@ -30,6 +30,15 @@ class RandomPolicy:
         return self.rng.uniform(self.low, self.high).astype(np.float32)
 
 
+class ZeroPolicy(RandomPolicy):
+    """The action in the middle of the box (zero torque for symmetric ranges): the do-nothing baseline."""
+
+    name = "zero"
+
+    def __call__(self, obs) -> np.ndarray:
+        return ((self.low + self.high) / 2).astype(np.float32)
+
+
 class OUNoisePolicy(RandomPolicy):
     """Ornstein-Uhlenbeck noise, scaled to the action box: smooth, sweeping motions.
 
@@ -105,16 +114,18 @@ class SB3Policy:
 
 
 def make_policy(policy: str, env, noise: float = 0.0):
-    """Build a behaviour policy from its CLI name: ``random``, ``ou-noise`` or a ``.zip`` path."""
+    """Build a behaviour policy from its CLI name: ``random``, ``zero``, ``ou-noise`` or a ``.zip`` path."""
     if policy == "random":
         return RandomPolicy(env.action_space)
+    if policy == "zero":
+        return ZeroPolicy(env.action_space)
     if policy in ("ou-noise", "ou"):
         return OUNoisePolicy(env.action_space)
     if policy.endswith(".zip"):
         spaces = getattr(env, "_spaces", None) or {"state": env.observation_space}
         return SB3Policy(policy, spaces, env.action_space, noise=noise)
     raise ValueError(
-        f"unknown policy {policy!r}: use 'random', 'ou-noise', or the path of a stable-baselines3 "
+        f"unknown policy {policy!r}: use 'random', 'zero', 'ou-noise', or the path of a stable-baselines3 "
         "model saved with model.save() (a .zip, optionally prefixed with its algorithm, e.g. sac:model.zip)"
     )
 

@@ -27,7 +27,8 @@ class DreamVectorEnv(VectorEnv):
 
     Observations, rewards and flags are torch tensors on the model's device (CPU or CUDA); actions
     may be tensors or arrays of shape (N, A). Episodes start from real context (a few true frames
-    and actions from the model's held-out data by default, or ``reset(options={"context": ...})``);
+    and actions from the model's held-out data by default, or ``reset(options={"context": ...})``;
+    ``options["context_index"]`` (N,) picks the entry each env starts from instead of a seeded draw);
     they end when the continue head says so (tasks that terminate), at the spec's episode length,
     or, with ``uncertainty_threshold``, when the model's uncertainty exceeds it. Finished envs reset
     in the same step (``AutoresetMode.SAME_STEP``): the returned observation starts the next episode,
@@ -124,7 +125,16 @@ class DreamVectorEnv(VectorEnv):
                 c if isinstance(c, ContextBank) else ContextBank.from_arrays(c["pixels"], c["actions"], c.get("state"))
             )
             self._check_context(bank)
-        self._start(rows, bank)
+        index = options.get("context_index")
+        if index is not None:
+            index = np.asarray(index, int).reshape(-1)
+            if index.shape != (self.num_envs,) or index.min() < 0 or index.max() >= len(bank):
+                raise ValueError(
+                    f"context_index must hold {self.num_envs} entries (one per env) in [0, {len(bank)}), "
+                    f"the context's size; got {index.tolist()}"
+                )
+            index = index[rows]
+        self._start(rows, bank, index)
         return self._observe(self._latent), {}
 
     @torch.no_grad()
@@ -171,11 +181,14 @@ class DreamVectorEnv(VectorEnv):
         return self._pixels(self._latent).cpu().numpy()
 
     # -- internals -------------------------------------------------------------------------------
-    def _start(self, rows: np.ndarray, bank: ContextBank) -> None:
-        """Filter a context for each env in ``rows`` and continue from its last frame."""
+    def _start(self, rows: np.ndarray, bank: ContextBank, index: np.ndarray | None = None) -> None:
+        """Filter a context for each env in ``rows`` (entry ``index``, else a seeded draw) and continue
+        from its last frame."""
         if len(rows) == 0:
             return
-        if len(bank) == 1:
+        if index is not None:
+            idx = index
+        elif len(bank) == 1:
             idx = np.zeros(len(rows), int)
         else:
             u = noise.uniform(self._seeds[rows], self._counters[rows], 1)[:, 0]

@@ -57,6 +57,9 @@ class TrainConfig:
     checkpoint_every: int = 250
     eval_context: int = 5
     eval_horizon: int = 15
+    init_from: str | None = None
+    """Fine-tune: start from this checkpoint's (or zoo model's) weights and data statistics with a
+    fresh optimizer, instead of a new ``preset`` model. Used by ``wmgym calibrate --improve``."""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -141,6 +144,12 @@ def train(
 def _model_and_optimizer(config: TrainConfig, sampler: SequenceSampler, ckpt_dir: Path, data, device, rank: int):
     """A fresh model (its data statistics from the sampler's episodes), or the one in ``ckpt_dir`` with
     its optimizer, RNG and this rank's sampler state restored. Returns (model, optimizer, step)."""
+    if not ckpt_dir.is_dir() and config.init_from:
+        from wmgym.dream.loading import resolve
+
+        model, _ = checkpoint.load_model(resolve(config.init_from), device, task=sampler.spec)
+        model.float()
+        return model, torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-6), 0
     if not ckpt_dir.is_dir():
         episode = sampler.episodes[0]
         cfg = preset(

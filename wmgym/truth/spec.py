@@ -50,6 +50,58 @@ class RenderSpec:
 
 
 @dataclass(frozen=True)
+class StateComponent:
+    """A named slice of the state vector, reported separately by calibration (e.g. joint velocities)."""
+
+    name: str
+    start: int
+    stop: int
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """One criterion of a model's trust horizon: how large an error still counts as right, and why.
+
+    ``kind="state"``: the error is the Euclidean norm of the prediction error over the state
+    entries ``indices`` (e.g. a fingertip's x, y); its median over rollouts must stay <= threshold.
+    ``kind="pixels"``: the PSNR over the robot and object pixels (geoms of moving bodies); its median
+    must stay >= threshold (dB) and above both baselines (last frame repeated, static background).
+    """
+
+    name: str
+    kind: str
+    threshold: float
+    unit: str
+    reason: str
+    indices: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in ("state", "pixels"):
+            raise ValueError(f"Tolerance.kind must be 'state' or 'pixels', got {self.kind!r}")
+        if self.kind == "state" and not self.indices:
+            raise ValueError(f"state tolerance {self.name!r} needs the state indices it covers")
+
+
+@dataclass(frozen=True)
+class TrustSpec:
+    """How calibration reads a task's state, and the tolerances that define its trust horizon."""
+
+    components: tuple[StateComponent, ...] = ()
+    tolerances: tuple[Tolerance, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> TrustSpec:
+        d = d or {}
+        return cls(
+            components=tuple(StateComponent(**c) for c in d.get("components", ())),
+            tolerances=tuple(
+                Tolerance(**{**t, "indices": tuple(t.get("indices", ()))}) for t in d.get("tolerances", ())
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A task of the suite: which MuJoCo env, how it is seen, and how long it runs."""
 
@@ -75,6 +127,9 @@ class TaskSpec:
     """Keyword arguments for ``gymnasium.make(gym_id, ...)``, as (name, value) pairs."""
     notes: str = ""
     """Why the camera and renderer settings are what they are."""
+    trust: TrustSpec = field(default_factory=TrustSpec, compare=False)
+    """State components and error tolerances for calibration. Not compared: a checkpoint trained
+    before a tolerance was revised still matches its task."""
 
     def __post_init__(self):
         h, w = self.image_size
@@ -89,9 +144,16 @@ class TaskSpec:
         """A copy with some fields changed, e.g. ``spec.replace(image_size=(96, 96))``."""
         return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict:
-        """A JSON-ready dict; `from_dict` reads it back to an equal spec."""
-        return dataclasses.asdict(self)
+    def to_dict(self, trust: bool = False) -> dict:
+        """A JSON-ready dict; `from_dict` reads it back to an equal spec.
+
+        The calibration tolerances (``trust``) are left out unless asked for: datasets and
+        checkpoints store what the data depends on, and tolerances may be revised without
+        invalidating them (calibration reads them from the registered task)."""
+        d = dataclasses.asdict(self)
+        if not trust:
+            d.pop("trust")
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TaskSpec:
@@ -104,4 +166,5 @@ class TaskSpec:
         d["image_size"] = tuple(d["image_size"])
         d["obs_keys"] = tuple(d["obs_keys"])
         d["env_kwargs"] = tuple(tuple(p) for p in d.get("env_kwargs", ()))
+        d["trust"] = TrustSpec.from_dict(d.get("trust"))
         return cls(camera=CameraSpec(**cam), render=RenderSpec(**rnd), **d)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from wmgym.truth.spec import CameraSpec, RenderSpec, TaskSpec
+from wmgym.truth.spec import CameraSpec, RenderSpec, StateComponent, TaskSpec, Tolerance, TrustSpec
 
 _TASKS: dict[str, TaskSpec] = {}
 
@@ -40,6 +40,16 @@ def list_tasks() -> list[str]:
     return sorted(_TASKS)
 
 
+PIXELS = Tolerance(
+    "robot and object pixels",
+    "pixels",
+    20.0,
+    "dB",
+    "RMS error under a tenth of the intensity range (25/255) over the pixels of moving bodies, and "
+    "better than repeating the last frame or drawing the static background: the robot is drawn where it is",
+)
+
+
 register_task(
     TaskSpec(
         name="inverted_pendulum",
@@ -47,6 +57,26 @@ register_task(
         camera=CameraSpec(mode="fixed", lookat=(0.0, 0.0, 0.3), distance=2.2, azimuth=90.0, elevation=-5.0),
         episode_length=1000,
         terminates=True,
+        trust=TrustSpec(
+            components=(
+                StateComponent("cart position", 0, 1, "m"),
+                StateComponent("pole angle", 1, 2, "rad"),
+                StateComponent("cart velocity", 2, 3, "m/s"),
+                StateComponent("pole angular velocity", 3, 4, "rad/s"),
+            ),
+            tolerances=(
+                Tolerance(
+                    "pole angle",
+                    "state",
+                    0.05,
+                    "rad",
+                    "a quarter of the +-0.2 rad band outside which the episode terminates",
+                    (1,),
+                ),
+                Tolerance("cart position", "state", 0.1, "m", "a tenth of the rail's 1 m half-length", (0,)),
+                PIXELS,
+            ),
+        ),
         notes="Side view of the whole rail: the cart (+-1 m) and the pole stay in frame at any "
         "position the task allows before it terminates.",
     )
@@ -61,6 +91,27 @@ register_task(
             visual_geom_radius=(("target", 0.025), ("fingertip", 0.02), ("link0", 0.014), ("link1", 0.014)),
         ),
         episode_length=50,
+        trust=TrustSpec(
+            components=(
+                StateComponent("joint angle cos", 0, 2),
+                StateComponent("joint angle sin", 2, 4),
+                StateComponent("target position", 4, 6, "m"),
+                StateComponent("joint velocities", 6, 8, "rad/s"),
+                StateComponent("fingertip - target", 8, 10, "m"),
+            ),
+            tolerances=(
+                Tolerance(
+                    "fingertip - target",
+                    "state",
+                    0.02,
+                    "m",
+                    "a tenth of the arm's 0.21 m reach, under the drawn target's 2.5 cm radius: "
+                    "the reward is this distance",
+                    (8, 9),
+                ),
+                PIXELS,
+            ),
+        ),
         notes="Top-down over the arm's reach (+-0.23 m; the target is drawn within 0.2 m). At 64x64 "
         "the real target (r=9 mm) is a 1-2 pixel dot a world model never learns, so target, "
         "fingertip and links are drawn larger (visual only: no geom in Reacher collides).",
@@ -73,6 +124,34 @@ register_task(
         gym_id="Pusher-v5",
         camera=CameraSpec(mode="fixed", lookat=(0.3, -0.3, -0.3), distance=2.0, azimuth=90.0, elevation=-60.0),
         episode_length=100,
+        trust=TrustSpec(
+            components=(
+                StateComponent("joint angles", 0, 7, "rad"),
+                StateComponent("joint velocities", 7, 14, "rad/s"),
+                StateComponent("fingertip position", 14, 17, "m"),
+                StateComponent("object position", 17, 20, "m"),
+                StateComponent("goal position", 20, 23, "m"),
+            ),
+            tolerances=(
+                Tolerance(
+                    "fingertip position",
+                    "state",
+                    0.03,
+                    "m",
+                    "under the object's 5 cm radius: the fingertip meets the object where predicted",
+                    (14, 15, 16),
+                ),
+                Tolerance(
+                    "object position",
+                    "state",
+                    0.02,
+                    "m",
+                    "a quarter of the goal disc's 8 cm radius: the reward is the object-goal distance",
+                    (17, 18, 19),
+                ),
+                PIXELS,
+            ),
+        ),
         notes="Looks down at the table from the side, 60 degrees down: the 7-DoF arm, the object (r=5 cm) "
         "and the goal disc (r=8 cm) are all in view wherever the reset draws them.",
     )
@@ -86,6 +165,26 @@ register_task(
             mode="tracking", lookat=(0.0, 0.0, 0.4), distance=3.5, azimuth=90.0, elevation=-10.0, track_body="torso"
         ),
         episode_length=1000,
+        trust=TrustSpec(
+            components=(
+                StateComponent("torso height and pitch", 0, 2),
+                StateComponent("joint angles", 2, 8, "rad"),
+                StateComponent("torso velocities", 8, 11),
+                StateComponent("joint velocities", 11, 17, "rad/s"),
+            ),
+            tolerances=(
+                Tolerance(
+                    "forward velocity",
+                    "state",
+                    0.5,
+                    "m/s",
+                    "the reward is the forward velocity; 0.5 m/s is a tenth of a good gait's speed",
+                    (8,),
+                ),
+                Tolerance("torso pitch", "state", 0.1, "rad", "flips start from pitch errors", (1,)),
+                PIXELS,
+            ),
+        ),
         notes="Side view tracking the torso: the cheetah runs far, a fixed camera would lose it. "
         "The floor grid moving under it shows its speed.",
     )
@@ -100,6 +199,33 @@ register_task(
         ),
         episode_length=1000,
         terminates=True,
+        trust=TrustSpec(
+            components=(
+                StateComponent("torso height", 0, 1, "m"),
+                StateComponent("torso angle", 1, 2, "rad"),
+                StateComponent("joint angles", 2, 5, "rad"),
+                StateComponent("velocities", 5, 11),
+            ),
+            tolerances=(
+                Tolerance(
+                    "torso height",
+                    "state",
+                    0.05,
+                    "m",
+                    "the episode ends below 0.7 m; 5 cm is a fifth of the margin above it",
+                    (0,),
+                ),
+                Tolerance(
+                    "torso angle",
+                    "state",
+                    0.05,
+                    "rad",
+                    "a quarter of the +-0.2 rad band outside which the episode ends",
+                    (1,),
+                ),
+                PIXELS,
+            ),
+        ),
         notes="Side view tracking the torso (as gymnasium's own camera does); episodes end when it falls, "
         "so termination matters for the world model.",
     )

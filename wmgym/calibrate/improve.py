@@ -1,0 +1,175 @@
+"""Active calibration: find where a model errs or disagrees most, collect MuJoCo data there,
+fine-tune, and measure again."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from wmgym.calibrate.rollouts import dream_open_loop, state_sweep_truth
+from wmgym.calibrate.run import CARD, CalibrationConfig, calibrate
+from wmgym.data import collect
+from wmgym.dream.loading import load_dream, resolve
+from wmgym.train import TrainConfig, train
+from wmgym.truth import get_task
+
+
+def weak_starts(model, cfg: CalibrationConfig, n: int, candidates: int, seed: int) -> tuple[np.ndarray, dict]:
+    """The ``n`` of ``candidates`` open-loop starts where the model does worst: ranked by its error
+    against MuJoCo (each state tolerance's error over its threshold) plus its own disagreement.
+    Returns their MuJoCo states and a summary of the scores."""
+    wm, saved, _, _ = load_dream(model, cfg.device)
+    spec = get_task(saved.name)
+    parts = [
+        state_sweep_truth(spec, b, candidates // len(cfg.behaviour), seed + 1000 * i, cfg.context, cfg.horizon)
+        for i, b in enumerate(cfg.behaviour)
+    ]
+    starts = np.concatenate([p["start_physics"] for p in parts])
+    from wmgym.calibrate.run import _concat_banks
+
+    bank = _concat_banks([p["context"] for p in parts])
+    pred = dream_open_loop(wm, bank, np.concatenate([p["action"] for p in parts]), pixels=False)
+    true = np.concatenate([p["state"] for p in parts])
+    tols = [t for t in spec.trust.tolerances if t.kind == "state"]
+    if tols:
+        err = np.max(
+            [
+                np.linalg.norm(pred["state"][..., list(t.indices)] - true[..., list(t.indices)], axis=-1) / t.threshold
+                for t in tols
+            ],
+            axis=0,
+        ).mean(1)
+    else:
+        err = np.sqrt(((pred["state"] - true) ** 2).mean(-1)).mean(1)
+    unc = pred["uncertainty"].mean(1)
+    rank = lambda x: np.argsort(np.argsort(x)) / max(len(x) - 1, 1)  # noqa: E731
+    score = rank(err) + rank(unc)
+    pick = np.argsort(-score)[:n]
+    return starts[pick], {
+        "candidates": len(starts),
+        "picked": len(pick),
+        "error_picked": float(err[pick].mean()),
+        "error_all": float(err.mean()),
+        "uncertainty_picked": float(unc[pick].mean()),
+        "uncertainty_all": float(unc.mean()),
+    }
+
+
+def improve(
+    model: str | Path,
+    out: str | Path,
+    rounds: int,
+    config: CalibrationConfig | None = None,
+    minutes: float = 5.0,
+    episodes: int = 120,
+    lr: float = 2e-4,
+    progress: bool = True,
+) -> dict:
+    """``rounds`` of: measure, pick the weakest starts, collect ``episodes`` MuJoCo episodes (half
+    from those starts, half from the env's own resets so nothing else is forgotten), fine-tune for
+    ``minutes``. The final card (``out/card.json``) holds the measurement before and after each round.
+    Each round's data, run and card stay in ``out/round<r>/``: an interrupted run loses nothing."""
+    if rounds < 1:
+        raise ValueError(f"--improve needs at least 1 round, got {rounds}")
+    cfg = config or CalibrationConfig()
+    out = Path(out)
+    spec_name = load_dream(model, cfg.device)[1].name
+    history = [_summary(calibrate(model, out / "round0", cfg, progress=progress), "before")]
+    current, data = str(resolve(model)), []
+    for r in range(1, rounds + 1):
+        folder = out / f"round{r}"
+        starts, found = weak_starts(current, cfg, episodes // 2, 4 * episodes, cfg.seed + 200_000 + 1000 * r)
+        if progress:
+            print(f"round {r}: collecting where the model errs: {found}", flush=True)
+        seed = cfg.seed + 300_000 + 1000 * r
+        data.append(
+            collect(
+                spec_name,
+                episodes // 2,
+                folder / "data-targeted",
+                policy="ou-noise",
+                seed=seed,
+                workers=2,
+                progress=progress,
+                start_states=starts,
+            ).path
+        )
+        data.append(
+            collect(
+                spec_name,
+                episodes - episodes // 2,
+                folder / "data-replay",
+                policy="ou-noise",
+                seed=seed + 1,
+                workers=2,
+                progress=progress,
+            ).path
+        )
+        train(
+            [str(d) for d in data],
+            folder / "run",
+            TrainConfig(init_from=current, minutes=minutes, lr=lr, eval_every=10**9),
+            progress=progress,
+        )
+        current = str(folder / "run" / "checkpoint")
+        last = r == rounds
+        card = calibrate(current, out if last else folder, replace(cfg, videos=last), progress=progress)
+        history.append(
+            {**_summary(card, f"after round {r}"), "weak_starts": found, "data": [str(d) for d in data[-2:]]}
+        )
+    md = _markdown(history, minutes, episodes)
+    card["improve"] = {
+        "rounds": rounds,
+        "minutes_per_round": minutes,
+        "episodes_per_round": episodes,
+        "history": history,
+        "model": current,
+    }
+    (out / CARD).write_text(json.dumps(card, indent=2, default=_default) + "\n")
+    with open(out / "report.md", "a") as f:
+        f.write("\n## Active calibration (--improve)\n\n" + "\n".join(md) + "\n")
+    return card
+
+
+def _summary(card: dict, label: str) -> dict:
+    by_h = card["by_horizon"]
+    last = max(by_h, key=int)
+    ret = card.get("returns") or {}
+    return {
+        "label": label,
+        "trust_horizon": card["trust_horizon"]["steps"],
+        "criteria": {n: c["horizon"] for n, c in card["trust_horizon"]["criteria"].items()},
+        "psnr_moving_h1": by_h["1"]["psnr_moving"],
+        f"state_rmse_h{last}": by_h[last]["state_rmse"],
+        "tolerance_median_h5": by_h.get("5", by_h["1"])["tolerance_median"],
+        "reward_mae": card["reward"]["mae"],
+        "uncertainty_spearman": card["uncertainty"]["spearman_pooled"],
+        "returns_spearman": ret.get("spearman"),
+    }
+
+
+def _markdown(history: list[dict], minutes: float, episodes: int) -> list[str]:
+    keys = [k for k in history[0] if k not in ("label", "criteria", "tolerance_median_h5")]
+    lines = [
+        f"Each round: {episodes} new MuJoCo episodes (half from the starts where the model erred or disagreed most), "
+        f"{minutes:g} minutes of fine-tuning, then the same measurement.",
+        "",
+        "| | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for h in history:
+        lines.append(f"| {h['label']} | " + " | ".join(_cell(h.get(k)) for k in keys) + " |")
+    return lines
+
+
+def _cell(v) -> str:
+    return "n/a" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def _default(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(type(x))
