@@ -4,7 +4,11 @@ Used to make behaviour policies that reach the goal, so datasets contain goal-re
 (see docs/data.md). The policy runs unchanged on `gymnasium.make(spec.gym_id)`, and
 `wmgym collect --policy sac:OUT.zip --noise 0.2` collects with it.
 
-Run:  python agents/sac_truth.py --task reacher --steps 30000 --out runs/sac-reacher.zip
+Run:  python agents/sac_truth.py --task reacher --steps 30000 --out runs/sac-reacher.zip \
+          [--checkpoints 1000 3000 10000]
+
+With --checkpoints, the partially trained policies are saved too (OUT_<steps>.zip): calibration
+compares dream and MuJoCo returns across policies of graded skill.
 """
 
 from __future__ import annotations
@@ -27,11 +31,18 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--checkpoints", type=int, nargs="*", default=[], help="also save the policy after these steps")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     env = TruthEnv(args.task, obs_mode="state")
     model = SAC("MlpPolicy", env, seed=args.seed, verbose=0, policy_kwargs={"net_arch": [128, 128]})
-    model.learn(args.steps, progress_bar=False)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    done = 0
+    for stop in sorted(c for c in args.checkpoints if c < args.steps):
+        model.learn(stop - done, progress_bar=False, reset_num_timesteps=False)
+        done = stop
+        model.save(args.out.with_name(f"{args.out.stem}_{stop}.zip"))
+    model.learn(args.steps - done, progress_bar=False, reset_num_timesteps=False)
     mean, std = evaluate_policy(model, TruthEnv(args.task, obs_mode="state"), n_eval_episodes=20)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(args.out)

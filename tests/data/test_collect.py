@@ -173,3 +173,22 @@ def test_bad_inputs_give_clear_errors_and_overwrite_nothing(tmp_path, capsys):
     with pytest.raises(DatasetExistsError, match="task='reacher'"):
         collect("pusher", 2, tmp_path / "d", workers=1, progress=False)
     assert len(_episodes(tmp_path / "d")) == 1
+
+
+def test_episodes_start_from_given_physics_states(tmp_path):
+    env = TruthEnv("reacher", obs_mode="state")
+    starts = []
+    for s in (3, 4):
+        env.reset(seed=s)
+        for _ in range(5):
+            env.step(env.action_space.sample())
+        starts.append(env.get_physics_state())
+    starts = np.array(starts)
+    collect("reacher", 3, tmp_path / "d", policy="zero", workers=1, progress=False, start_states=starts)
+    _, eps = load_episodes(tmp_path / "d")
+    for i, ep in enumerate(eps):
+        np.testing.assert_array_equal(ep.physics_state[0], starts[i % 2])
+    with pytest.raises(DatasetExistsError):  # other starts are another collection
+        collect("reacher", 4, tmp_path / "d", policy="zero", workers=1, progress=False, start_states=starts[::-1])
+    with pytest.raises(ValueError, match="physics state for task 'reacher'"):
+        collect("reacher", 1, tmp_path / "e", policy="zero", progress=False, start_states=starts[:, :-1])

@@ -148,3 +148,18 @@ def test_bf16_precision_returns_float32_observations(dream_checkpoint):
     assert obs.dtype == reward.dtype == torch.float32 and torch.isfinite(obs).all()
     with pytest.raises(ValueError, match="precision"):
         DreamVectorEnv.load(dream_checkpoint, num_envs=1, precision="fp8")
+
+
+def test_context_index_starts_each_env_from_the_chosen_entry(dream_checkpoint):
+    vec = DreamVectorEnv.load(dream_checkpoint, num_envs=3)
+    bank = vec.context
+    assert len(bank) >= 2
+    obs, _ = vec.reset(seed=0, options={"context_index": [1, 0, 1]})
+    torch.testing.assert_close(obs[0], obs[2])  # same entry, same start, whatever the seed
+    single = DreamVectorEnv.load(dream_checkpoint, num_envs=1)
+    one, _ = single.reset(seed=5, options={"context_index": [0]})
+    torch.testing.assert_close(obs[1], one[0])
+    with pytest.raises(ValueError, match="context_index must hold 3 entries"):
+        vec.reset(options={"context_index": [0, 1]})
+    with pytest.raises(ValueError, match="context_index"):
+        vec.reset(options={"context_index": [0, 1, len(bank)]})

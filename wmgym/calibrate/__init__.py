@@ -10,7 +10,7 @@ from wmgym.calibrate.metrics import MAX_PSNR, psnr, ssim
 _LAZY = {
     "CalibrationConfig": "wmgym.calibrate.run",
     "calibrate": "wmgym.calibrate.run",
-    "improve": "wmgym.calibrate.improve",
+    "improve": "wmgym.calibrate.active",
     "paired_rollout": "wmgym.calibrate.paired",
 }
 

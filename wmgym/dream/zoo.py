@@ -56,5 +56,25 @@ def summary() -> list[dict]:
     rows = []
     for name in zoo_models():
         c = card(ZOO / name)
-        rows.append({"name": name, "task": read_config(ZOO / name)["task"]["name"], **c.get("summary", {})})
+        row = {"name": name, "task": read_config(ZOO / name)["task"]["name"], **c.get("summary", {})}
+        cal = ZOO / name / CALIBRATION
+        if cal.is_file():
+            row.update(calibration_summary(json.loads(cal.read_text())))
+        rows.append(row)
     return rows
+
+
+CALIBRATION = "calibration.json"
+
+
+def calibration_summary(cal: dict) -> dict:
+    """The key numbers of a calibration card (`wmgym calibrate`)."""
+    th = cal["trust_horizon"]
+    ret = cal.get("returns") or {}
+    out = {
+        "trust_horizon": f"{th['steps']}/{th['of']} steps (limited by {th['limited_by']})",
+        "uncertainty_spearman": round(cal["uncertainty"]["spearman_pooled"], 2),
+    }
+    if ret.get("spearman") is not None:
+        out["return_spearman"] = f"{ret['spearman']:.2f} over {ret['policies']} policies"
+    return out

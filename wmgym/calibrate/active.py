@@ -95,7 +95,7 @@ def improve(
                 workers=2,
                 progress=progress,
                 start_states=starts,
-            ).path
+            ).out
         )
         data.append(
             collect(
@@ -106,7 +106,7 @@ def improve(
                 seed=seed + 1,
                 workers=2,
                 progress=progress,
-            ).path
+            ).out
         )
         train(
             [str(d) for d in data],

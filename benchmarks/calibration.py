@@ -1,0 +1,212 @@
+"""Calibrate every zoo model against MuJoCo and record the numbers the calibration issue names.
+
+Run:  python benchmarks/calibration.py --policies-dir runs/policies [--models reacher ...] \\
+          [--improve reacher --improve-rounds 1 --improve-minutes 5] [--ship]
+
+For each model: PSNR/SSIM, moving-pixel PSNR and state RMSE at horizons 1, 5, 15, 50; reward MAE;
+trust horizon (the task's tolerances, `wmgym.truth.tasks`); uncertainty-error rank correlation;
+dream-vs-MuJoCo return correlation across policies: random, zero, OU noise, and SB3 SAC policies
+trained in MuJoCo for 1k, 3k, a third of and all their steps (agents/sac_truth.py --checkpoints),
+the final one also with action noise 0.3 and 1.0 (9 policies). With --improve, one model also goes
+through active calibration and the before/after is recorded. --ship copies each card into
+wmgym/zoo/<name>/calibration.json, which `wmgym zoo` lists.
+Writes benchmarks/results/calibration.{json,md} and the full reports under --work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from wmgym.calibrate import CalibrationConfig, calibrate, improve  # noqa: E402
+from wmgym.dream.loading import ZOO, zoo_models  # noqa: E402
+from wmgym.train.checkpoint import read_config  # noqa: E402
+
+HORIZONS = ("1", "5", "15", "50")
+
+
+def policies_for(task: str, folder: Path | None) -> list[str]:
+    if folder is None:
+        return []
+    final = folder / f"sac-{task}.zip"
+    partial = sorted(folder.glob(f"sac-{task}_*.zip"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))
+    if not final.is_file():
+        print(f"no {final}: {task} is compared on the baseline policies only", file=sys.stderr)
+        return []
+    return [str(p) for p in partial] + [str(final), f"{final}@0.3", f"{final}@1.0"]
+
+
+def summarize(card: dict) -> dict:
+    by_h = card["by_horizon"]
+    ret = card.get("returns") or {}
+    return {
+        "trust_horizon": card["trust_horizon"]["steps"],
+        "trust_horizon_of": card["trust_horizon"]["of"],
+        "limited_by": card["trust_horizon"]["limited_by"],
+        "criteria": {n: c["horizon"] for n, c in card["trust_horizon"]["criteria"].items()},
+        "by_horizon": {
+            h: {
+                k: by_h[h][k]
+                for k in ("psnr", "ssim", "psnr_moving", "psnr_moving_background", "state_rmse", "reward_mae")
+            }
+            | {"tolerance_median": by_h[h]["tolerance_median"]}
+            for h in HORIZONS
+            if h in by_h
+        },
+        "reward_mae": card["reward"]["mae"],
+        "termination": card.get("termination"),
+        "uncertainty_spearman": card["uncertainty"]["spearman_pooled"],
+        "uncertainty_spearman_within_horizon": card["uncertainty"]["spearman_within_horizon"],
+        "coverage_90": card["uncertainty"]["coverage_90"]["coverage"],
+        "returns": {
+            k: ret.get(k) for k in ("policies", "spearman", "spearman_ci95", "pearson", "pearson_ci95", "return_mae")
+        },
+        "returns_by_policy": [{k: r[k] for k in ("policy", "truth", "dream")} for r in ret.get("by_policy", [])],
+        "seconds": card["seconds"],
+    }
+
+
+def write_md(path: Path, result: dict) -> None:
+    f = lambda x, n=2: "n/a" if x is None else f"{x:.{n}f}"  # noqa: E731
+    lines = [
+        "# Calibration of the zoo models against MuJoCo",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Machine: {result['machine']}; {result['date']}. Full reports: {result['work']}/<model>/report.md.",
+        "",
+        "| model | trust horizon (steps) | limited by | uncertainty-error Spearman (pooled / within h) | "
+        "return Spearman [95% CI] | return Pearson | policies | reward MAE |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in result["models"].items():
+        ret = r["returns"]
+        ci = ret.get("spearman_ci95") or [None, None]
+        lines.append(
+            f"| {name} | {r['trust_horizon']} of {r['trust_horizon_of']} | {r['limited_by']} | "
+            f"{f(r['uncertainty_spearman'])} / {f(r['uncertainty_spearman_within_horizon'])} | "
+            f"{f(ret.get('spearman'))} [{f(ci[0])}, {f(ci[1])}] | {f(ret.get('pearson'))} | {ret.get('policies')} | "
+            f"{f(r['reward_mae'], 3)} |"
+        )
+    for name, r in result["models"].items():
+        lines += [
+            "",
+            f"## {name}",
+            "",
+            "Trust horizon per criterion: " + ", ".join(f"{k} {v} steps" for k, v in r["criteria"].items()) + ".",
+            "",
+        ]
+        tol = list(next(iter(r["by_horizon"].values()))["tolerance_median"])
+        lines += [
+            "| h | PSNR | SSIM | moving-px PSNR | background | state RMSE | reward MAE |"
+            + "".join(f" {t} (median) |" for t in tol),
+            "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(tol),
+        ]
+        for h, row in r["by_horizon"].items():
+            lines.append(
+                f"| {h} | {f(row['psnr'], 1)} | {f(row['ssim'])} | {f(row['psnr_moving'], 1)} | "
+                f"{f(row['psnr_moving_background'], 1)} | {f(row['state_rmse'], 3)} | {f(row['reward_mae'], 3)} |"
+                + "".join(f" {f(v, 3)} |" for v in row["tolerance_median"].values())
+            )
+        if r["termination"]:
+            t = r["termination"]
+            lines += [
+                "",
+                f"Termination: precision {f(t['precision'])}, recall {f(t['recall'])} ({t['true_terminations']} true).",
+            ]
+        lines += ["", "| policy | MuJoCo return | dream return |", "|---|---:|---:|"]
+        lines += [f"| {p['policy']} | {p['truth']:.2f} | {p['dream']:.2f} |" for p in r["returns_by_policy"]]
+    if result.get("improve"):
+        imp = result["improve"]
+        lines += ["", f"## Active calibration: {imp['model']}", "", f"Command part: {imp['settings']}", ""]
+        keys = [
+            k for k in imp["history"][0] if k not in ("label", "criteria", "tolerance_median_h5", "weak_starts", "data")
+        ]
+        lines += ["| | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+        for h in imp["history"]:
+            lines.append(
+                f"| {h['label']} | "
+                + " | ".join(f(h[k], 3) if isinstance(h.get(k), float) else str(h.get(k)) for k in keys)
+                + " |"
+            )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="*", default=None, help="zoo models (default: all)")
+    p.add_argument(
+        "--policies-dir", type=Path, default=None, help="folder with sac-<task>.zip and sac-<task>_<steps>.zip"
+    )
+    p.add_argument("--episodes", type=int, default=32)
+    p.add_argument("--state-episodes", type=int, default=128)
+    p.add_argument("--policy-episodes", type=int, default=8)
+    p.add_argument("--improve", default=None, help="a zoo model to run active calibration on")
+    p.add_argument("--improve-rounds", type=int, default=1)
+    p.add_argument("--improve-minutes", type=float, default=5.0)
+    p.add_argument("--improve-episodes", type=int, default=120)
+    p.add_argument("--work", type=Path, default=Path("runs/calibration"))
+    p.add_argument("--ship", action="store_true", help="copy each card into wmgym/zoo/<name>/calibration.json")
+    p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
+    args = p.parse_args()
+    result = {
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "machine": f"{os.cpu_count()} cores, CPU only",
+        "date": time.strftime("%Y-%m-%d"),
+        "work": str(args.work),
+        "models": {},
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    json_path = args.results / "calibration.json"
+    if json_path.is_file():  # keep models measured by an earlier run of this script
+        result["models"] = json.loads(json_path.read_text()).get("models", {})
+        result["improve"] = json.loads(json_path.read_text()).get("improve")
+    for name in args.models or zoo_models():
+        task = read_config(ZOO / name)["task"]["name"]
+        cfg = CalibrationConfig(
+            episodes=args.episodes,
+            state_episodes=args.state_episodes,
+            policy_episodes=args.policy_episodes,
+            policies=tuple(policies_for(task, args.policies_dir)),
+        )
+        card = calibrate(name, args.work / name, cfg)
+        result["models"][name] = summarize(card)
+        if args.ship:
+            shutil.copy(args.work / name / "card.json", ZOO / name / "calibration.json")
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+        write_md(args.results / "calibration.md", result)
+    if args.improve:
+        task = read_config(ZOO / args.improve)["task"]["name"]
+        cfg = CalibrationConfig(
+            episodes=args.episodes,
+            state_episodes=args.state_episodes,
+            policy_episodes=args.policy_episodes,
+            policies=tuple(policies_for(task, args.policies_dir)),
+        )
+        card = improve(
+            args.improve,
+            args.work / f"{args.improve}-improve",
+            args.improve_rounds,
+            cfg,
+            minutes=args.improve_minutes,
+            episodes=args.improve_episodes,
+        )
+        result["improve"] = {
+            "model": args.improve,
+            "settings": f"--improve-rounds {args.improve_rounds} --improve-minutes {args.improve_minutes} "
+            f"--improve-episodes {args.improve_episodes}",
+            "history": card["improve"]["history"],
+        }
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    write_md(args.results / "calibration.md", result)
+    print((args.results / "calibration.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
