@@ -55,3 +55,19 @@ def test_mjx_on_jax_cpu_agrees_with_mujoco():
     c, x = bt.rollout(starts, actions), bt.rollout(starts, actions, backend="mjx")
     np.testing.assert_allclose(x["physics_state"], c["physics_state"], atol=1e-8)
     np.testing.assert_allclose(x["state"], obs, atol=1e-6)
+
+
+def test_termination_follows_the_env_rule():
+    env = TruthEnv("inverted_pendulum", obs_mode="state")
+    env.reset(seed=0)
+    start = env.get_physics_state()
+    actions = np.full((1, 30, 1), 3.0)  # full push: the pole falls within a few steps
+    terms = []
+    for a in actions[0]:
+        terms.append(env.step(a)[2])
+        if terms[-1]:
+            break
+    out = BatchedTruth("inverted_pendulum").rollout(start[None], actions)
+    first = int(np.argmax(out["terminated"][0]))
+    assert out["terminated"][0].any() and first == len(terms) - 1
+    assert not BatchedTruth("reacher").rollout(*_stepped("reacher", [0], 3)[:2])["terminated"].any()

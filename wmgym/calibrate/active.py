@@ -33,18 +33,20 @@ def weak_starts(model, cfg: CalibrationConfig, n: int, candidates: int, seed: in
     bank = _concat_banks([p["context"] for p in parts])
     pred = dream_open_loop(wm, bank, np.concatenate([p["action"] for p in parts]), pixels=False)
     true = np.concatenate([p["state"] for p in parts])
+    valid = np.concatenate([p["valid"] for p in parts])
     tols = [t for t in spec.trust.tolerances if t.kind == "state"]
     if tols:
-        err = np.max(
+        per_step = np.max(
             [
                 np.linalg.norm(pred["state"][..., list(t.indices)] - true[..., list(t.indices)], axis=-1) / t.threshold
                 for t in tols
             ],
             axis=0,
-        ).mean(1)
+        )
     else:
-        err = np.sqrt(((pred["state"] - true) ** 2).mean(-1)).mean(1)
-    unc = pred["uncertainty"].mean(1)
+        per_step = np.sqrt(((pred["state"] - true) ** 2).mean(-1))
+    err = np.nanmean(np.where(valid, per_step, np.nan), axis=1)
+    unc = np.nanmean(np.where(valid, pred["uncertainty"], np.nan), axis=1)
     rank = lambda x: np.argsort(np.argsort(x)) / max(len(x) - 1, 1)  # noqa: E731
     score = rank(err) + rank(unc)
     pick = np.argsort(-score)[:n]

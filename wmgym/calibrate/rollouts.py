@@ -172,7 +172,8 @@ def state_sweep_truth(task: TaskSpec, policy: str, episodes: int, seed: int, con
     (state-independent) behaviour policy's actions out through ``mujoco.rollout`` in one batch.
 
     Returns ``context`` (a `ContextBank`), ``action`` (N, H, A), ``state`` (N, H, S) and
-    ``start_physics`` (N, n), the MuJoCo state at the last context frame."""
+    ``start_physics`` (N, n), the MuJoCo state at the last context frame, and ``valid`` (N, H): the
+    steps up to and including the one where the episode would have terminated."""
     env = TruthEnv(task.replace(episode_length=context + horizon))
     pol = build_policy(policy, env)
     pix, sts, acts, starts, future = [], [], [], [], []
@@ -199,8 +200,15 @@ def state_sweep_truth(task: TaskSpec, policy: str, episodes: int, seed: int, con
         "context": ContextBank(np.stack(pix), np.stack(acts), np.stack(sts).astype(np.float32)),
         "action": np.stack(future),
         "state": out["state"],
+        "valid": _until_terminated(out["terminated"]),
         "start_physics": np.stack(starts),
     }
+
+
+def _until_terminated(terminated: np.ndarray) -> np.ndarray:
+    """True up to and including the first terminal step of each row."""
+    before = np.cumsum(terminated, axis=1) - terminated  # terminations strictly before each step
+    return before == 0
 
 
 @torch.no_grad()

@@ -103,6 +103,7 @@ def calibrate(model: str | Path, out: str | Path, config: CalibrationConfig | No
         sweep = {
             "action": np.concatenate([p["action"] for p in parts]),
             "state": np.concatenate([p["state"] for p in parts]),
+            "valid": np.concatenate([p["valid"] for p in parts]),
             "context": _concat_banks([p["context"] for p in parts]),
         }
         sweep["pred"] = dream_open_loop(wm, sweep["context"], sweep["action"], pixels=False)
@@ -216,7 +217,7 @@ def _state_metrics(spec: TaskSpec, truth: TruthBatch, pred: dict, sweep) -> dict
     if sweep is not None:
         true_s = np.concatenate([true_s, sweep["state"]])
         pred_s = np.concatenate([pred_s, sweep["pred"]["state"]])
-        valid = np.concatenate([valid, np.ones(sweep["state"].shape[:2], bool)])
+        valid = np.concatenate([valid, sweep["valid"]])
     diff = pred_s - true_s
     comps = spec.trust.components or ()
     out = {"components": {}, "tolerances": {}, "all_rmse": _nan_where(np.sqrt(np.mean(diff**2, -1)), valid)}
@@ -236,7 +237,7 @@ def _uncertainty(truth: TruthBatch, pred: dict, sweep) -> dict:
     if sweep is not None:
         unc.append(sweep["pred"]["uncertainty"])
         true_s.append(sweep["state"]), pred_s.append(sweep["pred"]["state"])
-        valid.append(np.ones(sweep["state"].shape[:2], bool))
+        valid.append(sweep["valid"])
     unc, true_s, pred_s, valid = (np.concatenate(x) for x in (unc, true_s, pred_s, valid))
     scale = true_s[valid].std(0) + 1e-6
     err = np.sqrt(np.mean(((pred_s - true_s) / scale) ** 2, -1))
