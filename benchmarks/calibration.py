@@ -151,6 +151,7 @@ def main() -> None:
     p.add_argument("--improve-rounds", type=int, default=1)
     p.add_argument("--improve-minutes", type=float, default=5.0)
     p.add_argument("--improve-episodes", type=int, default=120)
+    p.add_argument("--improve-with", nargs="*", default=[], help="the model's own training data, to fine-tune on too")
     p.add_argument("--work", type=Path, default=Path("runs/calibration"))
     p.add_argument("--ship", action="store_true", help="copy each card into wmgym/zoo/<name>/calibration.json")
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
@@ -167,7 +168,7 @@ def main() -> None:
     if json_path.is_file():  # keep models measured by an earlier run of this script
         result["models"] = json.loads(json_path.read_text()).get("models", {})
         result["improve"] = json.loads(json_path.read_text()).get("improve")
-    for name in args.models or zoo_models():
+    for name in zoo_models() if args.models is None else args.models:
         task = read_config(ZOO / name)["task"]["name"]
         cfg = CalibrationConfig(
             episodes=args.episodes,
@@ -196,11 +197,13 @@ def main() -> None:
             cfg,
             minutes=args.improve_minutes,
             episodes=args.improve_episodes,
+            train_also=tuple(args.improve_with),
         )
         result["improve"] = {
             "model": args.improve,
             "settings": f"--improve-rounds {args.improve_rounds} --improve-minutes {args.improve_minutes} "
-            f"--improve-episodes {args.improve_episodes}",
+            f"--improve-episodes {args.improve_episodes}"
+            + (f" --improve-with {' '.join(args.improve_with)}" if args.improve_with else ""),
             "history": card["improve"]["history"],
         }
     json_path.write_text(json.dumps(result, indent=2) + "\n")

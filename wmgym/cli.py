@@ -83,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--improve", type=int, default=0, metavar="ROUNDS", help="active calibration rounds")
     s.add_argument("--improve-minutes", type=float, default=5.0, help="fine-tuning per round")
     s.add_argument("--improve-episodes", type=int, default=120, help="new MuJoCo episodes per round")
+    s.add_argument("--improve-with", nargs="*", default=[], help="datasets to fine-tune on too (the model's own data)")
     s.set_defaults(run=_calibrate)
 
     s = sub.add_parser("demo", help="the main job, end to end, on a shipped model (offline)")
@@ -183,7 +184,13 @@ def _calibrate(args) -> int:
     )
     if args.improve:
         card = improve(
-            args.model, args.out, args.improve, cfg, minutes=args.improve_minutes, episodes=args.improve_episodes
+            args.model,
+            args.out,
+            args.improve,
+            cfg,
+            minutes=args.improve_minutes,
+            episodes=args.improve_episodes,
+            train_also=tuple(args.improve_with),
         )
     else:
         card = calibrate(args.model, args.out, cfg, task=args.task)

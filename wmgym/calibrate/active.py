@@ -69,10 +69,13 @@ def improve(
     episodes: int = 120,
     lr: float = 2e-4,
     progress: bool = True,
+    train_also: tuple[str, ...] = (),
 ) -> dict:
     """``rounds`` of: measure, pick the weakest starts, collect ``episodes`` MuJoCo episodes (half
     from those starts, half from the env's own resets so nothing else is forgotten), fine-tune for
-    ``minutes``. The final card (``out/card.json``) holds the measurement before and after each round.
+    ``minutes`` on everything collected so far plus ``train_also`` (e.g. the model's own training
+    data, where it is at hand, so that fine-tuning forgets less). The final card (``out/card.json``)
+    holds the measurement before and after each round.
     Each round's data, run and card stay in ``out/round<r>/``: an interrupted run loses nothing."""
     if rounds < 1:
         raise ValueError(f"--improve needs at least 1 round, got {rounds}")
@@ -111,7 +114,7 @@ def improve(
             ).out
         )
         train(
-            [str(d) for d in data],
+            [str(d) for d in data] + [str(d) for d in train_also],
             folder / "run",
             TrainConfig(init_from=current, minutes=minutes, lr=lr, eval_every=10**9),
             progress=progress,
@@ -124,6 +127,7 @@ def improve(
         )
     md = _markdown(history, minutes, episodes)
     card["improve"] = {
+        "train_also": [str(d) for d in train_also],
         "rounds": rounds,
         "minutes_per_round": minutes,
         "episodes_per_round": episodes,
