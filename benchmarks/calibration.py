@@ -50,7 +50,9 @@ def summarize(card: dict) -> dict:
         "trust_horizon": card["trust_horizon"]["steps"],
         "trust_horizon_of": card["trust_horizon"]["of"],
         "limited_by": card["trust_horizon"]["limited_by"],
-        "criteria": {n: c["horizon"] for n, c in card["trust_horizon"]["criteria"].items()},
+        "criteria": {
+            n: {"model": c["horizon"], **c["baseline_horizons"]} for n, c in card["trust_horizon"]["criteria"].items()
+        },
         "by_horizon": {
             h: {
                 k: by_h[h][k]
@@ -99,7 +101,13 @@ def write_md(path: Path, result: dict) -> None:
             "",
             f"## {name}",
             "",
-            "Trust horizon per criterion: " + ", ".join(f"{k} {v} steps" for k, v in r["criteria"].items()) + ".",
+            "Trust horizon per criterion (in brackets: how long the last frame repeated, and the static "
+            "background, stay inside the same tolerance): "
+            + ", ".join(
+                f"{k} {v['model']} steps ({', '.join(f'{b} {n}' for b, n in v.items() if b != 'model')})"
+                for k, v in r["criteria"].items()
+            )
+            + ".",
             "",
         ]
         tol = list(next(iter(r["by_horizon"].values()))["tolerance_median"])

@@ -47,7 +47,7 @@ def _plot_errors(path: Path, card: dict, fidelity: dict, state: dict) -> str:
         ax.axhline(pix[0]["threshold"], color="k", ls="--", lw=0.8, label="tolerance")
     ax.set(title="robot and object pixels", xlabel="horizon (steps)", ylabel="median PSNR (dB)")
     ax.legend(fontsize=7)
-    ax = axes[1]
+    ax = axes[1]  # full frame
     ax.plot(h, np.nanmean(fidelity["psnr"], 0), label="PSNR, model")
     ax.plot(h, np.nanmean(fidelity["psnr_background"], 0), label="PSNR, background")
     ax.set(title="full frame", xlabel="horizon (steps)", ylabel="mean PSNR (dB)")
@@ -59,6 +59,9 @@ def _plot_errors(path: Path, card: dict, fidelity: dict, state: dict) -> str:
         c = crit[name]
         err = state["tolerances"][name]
         ax.plot(h, np.nanmedian(err, 0), label="median")
+        ax.plot(
+            h, np.nanmedian(state["tolerances_repeat_last"][name], 0), color="C1", lw=0.8, label="robot frozen (median)"
+        )
         ax.fill_between(h, np.nanquantile(err, 0.25, 0), np.nanquantile(err, 0.75, 0), alpha=0.3, label="25-75%")
         ax.axhline(c["threshold"], color="k", ls="--", lw=0.8, label="tolerance")
         ax.axvline(c["horizon"] + 0.5, color="C2", lw=0.8, label=f"trusted to h={c['horizon']}")
@@ -148,12 +151,16 @@ def _markdown(card: dict, files: dict) -> str:
         "",
         f"## Trust horizon: {th['steps']} of {th['of']} steps ({_fmt(th['seconds'])} s), limited by {th['limited_by']}",
         "",
-        "| criterion | tolerance | trusted to (steps) | why this tolerance |",
-        "|---|---|---:|---|",
+        "| criterion | tolerance | model trusted to (steps) | a still frame / background would be | why this tolerance |",
+        "|---|---|---:|---:|---|",
     ]
     for name, c in th["criteria"].items():
         sign = ">=" if c["kind"] == "pixels" else "<="
-        lines.append(f"| {name} | median {sign} {c['threshold']} {c['unit']} | {c['horizon']} | {c['reason']} |")
+        b = c["baseline_horizons"]
+        base = f"{b['repeat_last']}" + (f" / {b['background']}" if "background" in b else "")
+        lines.append(
+            f"| {name} | median {sign} {c['threshold']} {c['unit']} | {c['horizon']} | {base} | {c['reason']} |"
+        )
     lines += [
         "",
         f"![error vs horizon]({files['error_vs_horizon']})",

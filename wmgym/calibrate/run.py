@@ -214,18 +214,28 @@ def _fidelity(spec: TaskSpec, wm, truth: TruthBatch, pred: dict, cfg: Calibratio
 def _state_metrics(spec: TaskSpec, truth: TruthBatch, pred: dict, sweep) -> dict:
     """Per-(episode, horizon) errors: RMSE per state component and each state tolerance's norm."""
     true_s, pred_s, valid = truth.state[:, truth.context + 1 :], pred["state"], truth.valid
+    last = truth.state[:, truth.context]
     if sweep is not None:
         true_s = np.concatenate([true_s, sweep["state"]])
         pred_s = np.concatenate([pred_s, sweep["pred"]["state"]])
         valid = np.concatenate([valid, sweep["valid"]])
+        last = np.concatenate([last, sweep["context"].state[:, -1]])
     diff = pred_s - true_s
+    still = last[:, None] - true_s  # the baseline: the robot frozen at the last context frame
     comps = spec.trust.components or ()
-    out = {"components": {}, "tolerances": {}, "all_rmse": _nan_where(np.sqrt(np.mean(diff**2, -1)), valid)}
+    out = {
+        "components": {},
+        "tolerances": {},
+        "tolerances_repeat_last": {},
+        "all_rmse": _nan_where(np.sqrt(np.mean(diff**2, -1)), valid),
+    }
     for c in comps:
         out["components"][c.name] = _nan_where(np.sqrt(np.mean(diff[..., c.start : c.stop] ** 2, -1)), valid)
     for t in spec.trust.tolerances:
         if t.kind == "state":
             out["tolerances"][t.name] = _nan_where(np.linalg.norm(diff[..., list(t.indices)], axis=-1), valid)
+            rep = np.linalg.norm(still[..., list(t.indices)], axis=-1)
+            out["tolerances_repeat_last"][t.name] = _nan_where(rep, valid)
     return out
 
 
@@ -253,18 +263,29 @@ def _uncertainty(truth: TruthBatch, pred: dict, sweep) -> dict:
 
 
 def _trust(spec: TaskSpec, fidelity: dict, state: dict, horizon: int) -> dict:
-    """Trust horizon: per tolerance of the spec, the largest h with every median inside it up to h."""
+    """Trust horizon: per tolerance of the spec, the largest h with every median inside it up to h.
+
+    The baselines are held to the same tolerance: ``baseline_horizons`` says how long repeating
+    the last frame (or state), or drawing the static background, would have been "trusted". A
+    model earns trust only beyond those; where a baseline fails the tolerance, a model inside it
+    beats that baseline by construction."""
     criteria = {}
     for t in spec.trust.tolerances:
         if t.kind == "state":
             med = np.nanmedian(state["tolerances"][t.name], axis=0)
+            rep = np.nanmedian(state["tolerances_repeat_last"][t.name], axis=0)
             passes = med <= t.threshold
-            detail = {"median": [float(x) for x in med]}
+            baselines = {"repeat_last": trust_horizon(rep <= t.threshold)}
+            detail = {"median": [float(x) for x in med], "repeat_last": [float(x) for x in rep]}
         else:
             med = np.nanmedian(fidelity["psnr_moving"], axis=0)
             rep = np.nanmedian(fidelity["psnr_moving_repeat_last"], axis=0)
             bg = np.nanmedian(fidelity["psnr_moving_background"], axis=0)
-            passes = (med >= t.threshold) & (med > rep) & (med > bg)
+            passes = med >= t.threshold
+            baselines = {
+                "repeat_last": trust_horizon(rep >= t.threshold),
+                "background": trust_horizon(bg >= t.threshold),
+            }
             detail = {
                 "median": [float(x) for x in med],
                 "repeat_last": [float(x) for x in rep],
@@ -276,6 +297,7 @@ def _trust(spec: TaskSpec, fidelity: dict, state: dict, horizon: int) -> dict:
             "unit": t.unit,
             "reason": t.reason,
             "horizon": trust_horizon(passes),
+            "baseline_horizons": baselines,
             **detail,
         }
     overall = min((c["horizon"] for c in criteria.values()), default=None)
