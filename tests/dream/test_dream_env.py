@@ -163,3 +163,23 @@ def test_context_index_starts_each_env_from_the_chosen_entry(dream_checkpoint):
         vec.reset(options={"context_index": [0, 1]})
     with pytest.raises(ValueError, match="context_index"):
         vec.reset(options={"context_index": [0, 1, len(bank)]})
+
+
+def _registered_dream_ids():
+    import gymnasium as gym
+
+    import wmgym  # noqa: F401  (registers the ids)
+
+    return sorted(k for k in gym.registry if k.startswith("wmgym/") and "-truth-" not in k)
+
+
+@pytest.mark.parametrize("env_id", _registered_dream_ids())
+def test_every_registered_dream_id_passes_both_env_checkers(env_id):
+    import gymnasium as gym
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    check_env(gym.make(env_id, render_mode="rgb_array").unwrapped, skip_render_check=False)
+    sb3_check_env(gym.make(env_id).unwrapped, warn=True)
+    vec = gym.make_vec(env_id, num_envs=4)
+    obs, _ = vec.reset(seed=0)
+    assert obs.shape[0] == 4
