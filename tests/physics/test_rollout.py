@@ -71,3 +71,11 @@ def test_termination_follows_the_env_rule():
     first = int(np.argmax(out["terminated"][0]))
     assert out["terminated"][0].any() and first == len(terms) - 1
     assert not BatchedTruth("reacher").rollout(*_stepped("reacher", [0], 3)[:2])["terminated"].any()
+
+
+def test_auto_backend_is_mujoco_without_an_accelerator():
+    from wmgym.physics import default_backend
+
+    assert default_backend() in ("mujoco", "mjx")
+    starts, actions, obs = _stepped("reacher", [0], 2)
+    np.testing.assert_array_equal(BatchedTruth("reacher").rollout(starts, actions, backend="auto")["state"], obs)

@@ -167,7 +167,9 @@ def truth_from_dataset(task: TaskSpec, episodes, context: int, horizon: int) -> 
     return TruthBatch(**batch, source=["dataset"] * len(rec), context=context)
 
 
-def state_sweep_truth(task: TaskSpec, policy: str, episodes: int, seed: int, context: int, horizon: int) -> dict:
+def state_sweep_truth(
+    task: TaskSpec, policy: str, episodes: int, seed: int, context: int, horizon: int, backend: str = "auto"
+) -> dict:
     """Many more open-loop pairs, states only: render just the context frames, then roll the
     (state-independent) behaviour policy's actions out through ``mujoco.rollout`` in one batch.
 
@@ -195,7 +197,7 @@ def state_sweep_truth(task: TaskSpec, policy: str, episodes: int, seed: int, con
         starts.append(env.get_physics_state())
         future.append(np.stack([np.asarray(pol(obs), np.float32) for _ in range(horizon)]))
     env.close()
-    out = BatchedTruth(task).rollout(np.stack(starts), np.stack(future))
+    out = BatchedTruth(task).rollout(np.stack(starts), np.stack(future), backend=backend)
     return {
         "context": ContextBank(np.stack(pix), np.stack(acts), np.stack(sts).astype(np.float32)),
         "action": np.stack(future),

@@ -48,6 +48,9 @@ class CalibrationConfig:
     """Policies always in the return comparison."""
     data: tuple[str, ...] = ()
     """Datasets whose episodes are also paired (held-out data, e.g. the model's own evaluation set)."""
+    physics_backend: str = "auto"
+    """Batched truth for the state-only pairs: ``mujoco`` (``mujoco.rollout``), ``mjx``, or ``auto``
+    (MJX where JAX sees a GPU or TPU)."""
     seed: int = 10_000
     """Seeds of the truth episodes (kept away from the collection seeds of the zoo's data)."""
     device: str = "cpu"
@@ -97,6 +100,7 @@ def calibrate(model: str | Path, out: str | Path, config: CalibrationConfig | No
                 cfg.seed + 50_000 + 1000 * i,
                 cfg.context,
                 cfg.horizon,
+                cfg.physics_backend,
             )
             for i, b in enumerate(cfg.behaviour)
         ]

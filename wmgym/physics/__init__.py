@@ -7,6 +7,6 @@ the truth env would have returned it. Rendering is the slow part of ground truth
 this is how calibration measures state error on hundreds of rollouts while it renders a few dozen.
 """
 
-from wmgym.physics.rollout import BatchedTruth, rollout_states
+from wmgym.physics.rollout import BatchedTruth, default_backend, rollout_states
 
-__all__ = ["BatchedTruth", "rollout_states"]
+__all__ = ["BatchedTruth", "default_backend", "rollout_states"]

@@ -43,8 +43,8 @@ class BatchedTruth:
         Args:
             initial_states: (N, n) float64 integration states.
             actions: (N, T, A) agent actions (clipped to the actuators' range, as MuJoCo does).
-            backend: ``"mujoco"`` (``mujoco.rollout``, CPU threads) or ``"mjx"`` (JAX; needs
-                ``pip install 'wmgym[mjx]'``).
+            backend: ``"mujoco"`` (``mujoco.rollout``, CPU threads), ``"mjx"`` (JAX; needs
+                ``pip install 'wmgym[mjx]'``) or ``"auto"`` (`default_backend`).
 
         Returns:
             ``physics_state`` (N, T, n) MuJoCo ``mjSTATE_FULLPHYSICS`` states (no solver warm start)
@@ -66,6 +66,8 @@ class BatchedTruth:
             raise ValueError("actions must be finite; got NaN or inf")
         full, warm = self._to_full(initial_states)
         control = np.repeat(actions, self.substeps, axis=1)  # (N, T * substeps, A)
+        if backend == "auto":
+            backend = default_backend()
         if backend == "mujoco":
             states, _ = mj_rollout.rollout(self.model, self.data, full, control, initial_warmstart=warm)
         elif backend == "mjx":
@@ -73,7 +75,7 @@ class BatchedTruth:
 
             states = mjx_rollout(self.model, full, control)
         else:
-            raise ValueError(f"backend must be 'mujoco' or 'mjx', got {backend!r}")
+            raise ValueError(f"backend must be 'mujoco', 'mjx' or 'auto', got {backend!r}")
         return self._observations(full, states, control)
 
     def _to_full(self, integration: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +117,20 @@ class BatchedTruth:
         if self.task_spec.gym_id.startswith("InvertedPendulum"):  # the rule inlined in its step()
             return bool(not np.isfinite(obs).all() or abs(obs[1]) > 0.2)
         raise NotImplementedError(f"no termination rule for {self.task_spec.gym_id} in BatchedTruth")
+
+
+def default_backend() -> str:
+    """``"mjx"`` where JAX sees an accelerator (GPU/TPU) and MJX is installed, else ``"mujoco"``
+    (on CPU ``mujoco.rollout`` is faster than MJX and needs no compile)."""
+    try:
+        import jax
+
+        if not any(d.platform != "cpu" for d in jax.devices()):
+            return "mujoco"
+        from mujoco import mjx  # noqa: F401
+    except (ImportError, RuntimeError):
+        return "mujoco"
+    return "mjx"
 
 
 def rollout_states(task: str | TaskSpec, initial_states, actions, backend: str = "mujoco") -> dict:
