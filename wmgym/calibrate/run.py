@@ -50,7 +50,7 @@ class CalibrationConfig:
     """Datasets whose episodes are also paired (held-out data, e.g. the model's own evaluation set)."""
     physics_backend: str = "auto"
     """Batched truth for the state-only pairs: ``mujoco`` (``mujoco.rollout``), ``mjx``, or ``auto``
-    (MJX where JAX sees a GPU or TPU)."""
+    (MJX where there is a CUDA GPU that JAX sees)."""
     seed: int = 10_000
     """Seeds of the truth episodes (kept away from the collection seeds of the zoo's data)."""
     device: str = "cpu"

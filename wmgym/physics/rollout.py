@@ -120,17 +120,24 @@ class BatchedTruth:
 
 
 def default_backend() -> str:
-    """``"mjx"`` where JAX sees an accelerator (GPU/TPU) and MJX is installed, else ``"mujoco"``
-    (on CPU ``mujoco.rollout`` is faster than MJX and needs no compile)."""
+    """``"mjx"`` where there is a CUDA GPU and JAX with MJX is installed and sees it, else
+    ``"mujoco"`` (on CPU ``mujoco.rollout`` is faster than MJX and needs no compile).
+
+    JAX is imported only when a GPU is present: once imported, its threads make every later
+    ``fork`` (subprocesses, e.g. ffmpeg writing a video) warn of deadlocks."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available() or importlib.util.find_spec("jax") is None:
+        return "mujoco"
     try:
         import jax
-
-        if not any(d.platform != "cpu" for d in jax.devices()):
-            return "mujoco"
         from mujoco import mjx  # noqa: F401
+
+        return "mjx" if any(d.platform == "gpu" for d in jax.devices()) else "mujoco"
     except (ImportError, RuntimeError):
         return "mujoco"
-    return "mjx"
 
 
 def rollout_states(task: str | TaskSpec, initial_states, actions, backend: str = "mujoco") -> dict:
