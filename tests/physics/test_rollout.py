@@ -73,7 +73,7 @@ def test_termination_follows_the_env_rule():
     assert not BatchedTruth("reacher").rollout(*_stepped("reacher", [0], 3)[:2])["terminated"].any()
 
 
-def test_auto_backend_is_mujoco_without_an_accelerator():
+def test_auto_backend_reproduces_the_truth_env():
     from wmgym.physics import default_backend
 
     assert default_backend() in ("mujoco", "mjx")

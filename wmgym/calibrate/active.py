@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wmgym.calibrate.rollouts import dream_open_loop, state_sweep_truth
+from wmgym.calibrate.rollouts import dream_open_loop, state_sweep
 from wmgym.calibrate.run import CARD, CalibrationConfig, calibrate
 from wmgym.data import collect
 from wmgym.dream.loading import load_dream, resolve
@@ -23,17 +23,9 @@ def weak_starts(model, cfg: CalibrationConfig, n: int, candidates: int, seed: in
     Returns their MuJoCo states and a summary of the scores."""
     wm, saved, _, _ = load_dream(model, cfg.device)
     spec = get_task(saved.name)
-    parts = [
-        state_sweep_truth(spec, b, candidates // len(cfg.behaviour), seed + 1000 * i, cfg.context, cfg.horizon)
-        for i, b in enumerate(cfg.behaviour)
-    ]
-    starts = np.concatenate([p["start_physics"] for p in parts])
-    from wmgym.calibrate.run import _concat_banks
-
-    bank = _concat_banks([p["context"] for p in parts])
-    pred = dream_open_loop(wm, bank, np.concatenate([p["action"] for p in parts]), pixels=False)
-    true = np.concatenate([p["state"] for p in parts])
-    valid = np.concatenate([p["valid"] for p in parts])
+    sweep = state_sweep(spec, cfg.behaviour, candidates, seed, cfg.context, cfg.horizon, cfg.physics_backend)
+    starts, true, valid = sweep["start_physics"], sweep["state"], sweep["valid"]
+    pred = dream_open_loop(wm, sweep["context"], sweep["action"], pixels=False)
     tols = [t for t in spec.trust.tolerances if t.kind == "state"]
     if tols:
         per_step = np.max(

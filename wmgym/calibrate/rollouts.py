@@ -207,6 +207,23 @@ def state_sweep_truth(
     }
 
 
+def state_sweep(
+    task: TaskSpec, behaviours, episodes: int, seed: int, context: int, horizon: int, backend: str = "auto"
+) -> dict:
+    """`state_sweep_truth` for each behaviour policy (``episodes`` split evenly, seeds ``seed + 1000 i``),
+    concatenated: ``context`` (one `ContextBank`), ``action``, ``state``, ``valid``, ``start_physics``."""
+    parts = [
+        state_sweep_truth(task, b, episodes // len(behaviours), seed + 1000 * i, context, horizon, backend)
+        for i, b in enumerate(behaviours)
+    ]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in ("action", "state", "valid", "start_physics")}
+    banks = [p["context"] for p in parts]
+    out["context"] = ContextBank(
+        *(np.concatenate([getattr(b, f) for b in banks]) for f in ("pixels", "actions", "state"))
+    )
+    return out
+
+
 def _until_terminated(terminated: np.ndarray) -> np.ndarray:
     """True up to and including the first terminal step of each row."""
     before = np.cumsum(terminated, axis=1) - terminated  # terminations strictly before each step

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from wmgym.calibrate.metrics import interval_coverage, pearson, precision_recall, psnr, spearman, ssim, trust_horizon
 from wmgym.calibrate.returns import correlation, policy_returns
-from wmgym.calibrate.rollouts import TruthBatch, dream_open_loop, record_truth, state_sweep_truth, truth_from_dataset
+from wmgym.calibrate.rollouts import TruthBatch, dream_open_loop, record_truth, state_sweep, truth_from_dataset
 from wmgym.dream.loading import load_dream
 from wmgym.dream.vector_env import DreamVectorEnv
 from wmgym.truth import TaskSpec, get_task
@@ -92,24 +92,9 @@ def calibrate(model: str | Path, out: str | Path, config: CalibrationConfig | No
     if cfg.state_episodes:
         if progress:
             print(f"state sweep: {cfg.state_episodes} open-loop pairs through mujoco.rollout", flush=True)
-        parts = [
-            state_sweep_truth(
-                spec,
-                b,
-                cfg.state_episodes // len(cfg.behaviour),
-                cfg.seed + 50_000 + 1000 * i,
-                cfg.context,
-                cfg.horizon,
-                cfg.physics_backend,
-            )
-            for i, b in enumerate(cfg.behaviour)
-        ]
-        sweep = {
-            "action": np.concatenate([p["action"] for p in parts]),
-            "state": np.concatenate([p["state"] for p in parts]),
-            "valid": np.concatenate([p["valid"] for p in parts]),
-            "context": _concat_banks([p["context"] for p in parts]),
-        }
+        sweep = state_sweep(
+            spec, cfg.behaviour, cfg.state_episodes, cfg.seed + 50_000, cfg.context, cfg.horizon, cfg.physics_backend
+        )
         sweep["pred"] = dream_open_loop(wm, sweep["context"], sweep["action"], pixels=False)
     state = _state_metrics(spec, truth, pred, sweep)
     uncertainty = _uncertainty(truth, pred, sweep)
@@ -179,12 +164,6 @@ def _truth_spec(saved: TaskSpec, task) -> TaskSpec:
     return registered if registered == saved else saved
 
 
-def _concat_banks(banks):
-    from wmgym.dream.context import ContextBank
-
-    return ContextBank(*(np.concatenate([getattr(b, f) for b in banks]) for f in ("pixels", "actions", "state")))
-
-
 def _nan_where(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid, x, np.nan)
 
@@ -209,9 +188,9 @@ def _fidelity(spec: TaskSpec, wm, truth: TruthBatch, pred: dict, cfg: Calibratio
     f["reward"] = {"mae": float(np.nanmean(f["reward_abs_err"])), "pearson": pearson(pred_r[v], true_r[v])}
     if spec.terminates:
         term = truth.terminated[:, k:]
-        ends = v  # every step before the end, and the terminal one
-        p, r = precision_recall(pred["cont"][ends] < 0.5, term[ends])
-        f["termination"] = {"precision": p, "recall": r, "true_terminations": int(term[ends].sum())}
+        # over the valid steps: every step before the episode ended, and the terminal one
+        p, r = precision_recall(pred["cont"][v] < 0.5, term[v])
+        f["termination"] = {"precision": p, "recall": r, "true_terminations": int(term[v].sum())}
     return f
 
 
