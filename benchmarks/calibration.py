@@ -4,7 +4,7 @@ Run:  python benchmarks/calibration.py --policies-dir runs/policies [--models re
           [--improve reacher --improve-rounds 1 --improve-minutes 5] [--ship]
 
 For each model: PSNR/SSIM, moving-pixel PSNR and state RMSE at horizons 1, 5, 15, 50; reward MAE;
-trust horizon (the task's tolerances, `wmgym.truth.tasks`); uncertainty-error rank correlation;
+trust horizon (the task's tolerances, `wmgym.tasks.suite`); uncertainty-error rank correlation;
 dream-vs-MuJoCo return correlation across policies: random, zero, OU noise, and SB3 SAC policies
 trained in MuJoCo for 1k, 3k, a third of and all their steps (agents/sac_truth.py --checkpoints),
 the final one also with action noise 0.3 and 1.0 (9 policies). With --improve, one model also goes
@@ -26,8 +26,8 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from wmgym.calibrate import CalibrationConfig, calibrate, improve  # noqa: E402
-from wmgym.dream.loading import ZOO, zoo_models  # noqa: E402
-from wmgym.train.checkpoint import read_config  # noqa: E402
+from wmgym.checkpoint import read_config  # noqa: E402
+from wmgym.zoo import ZOO, zoo_models  # noqa: E402
 
 HORIZONS = ("1", "5", "15", "50")
 

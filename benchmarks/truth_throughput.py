@@ -8,7 +8,7 @@ Configurations, for each task (64x64 frames, uniform random actions):
 - state only:        TruthEnv(obs_mode="state"), no rendering: the physics alone.
 - rendered, 1 proc:  TruthEnv with pixels, as the spec renders them.
 - shadows+refl.:     the same with shadows and reflections on (what the spec turns off).
-- collect, N procs:  `wmgym.data.collect` end to end (render, policy, lossless Minari writes) with
+- collect, N procs:  `wmgym.data.collection` end to end (render, policy, lossless Minari writes) with
                      1 and N worker processes: what `wmgym collect` achieves.
 """
 
@@ -28,7 +28,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 
 from wmgym.data import collect  # noqa: E402
-from wmgym.truth import TruthEnv, get_task, list_tasks  # noqa: E402
+from wmgym.tasks import get_task, list_tasks  # noqa: E402
+from wmgym.truth import TruthEnv  # noqa: E402
 
 
 def env_steps_per_s(spec, seconds: float, obs_mode=None) -> float:

@@ -38,11 +38,13 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from wmgym.calibrate.metrics import psnr  # noqa: E402
+from wmgym.checkpoint import load_model  # noqa: E402
 from wmgym.data import collect, load_episodes  # noqa: E402
+from wmgym.metrics import psnr  # noqa: E402
 from wmgym.model import Latent  # noqa: E402
-from wmgym.train import TrainConfig, load_model, open_loop, train  # noqa: E402
-from wmgym.truth import TruthEnv, get_task  # noqa: E402
+from wmgym.tasks import get_task  # noqa: E402
+from wmgym.train import TrainConfig, open_loop, train  # noqa: E402
+from wmgym.truth import TruthEnv  # noqa: E402
 
 HORIZONS = (1, 5, 15, 50)
 CONTEXT = 5

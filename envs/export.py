@@ -14,10 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
+from wmgym.checkpoint import read_config
 from wmgym.data import load_episodes
-from wmgym.dream import ContextBank
-from wmgym.dream.zoo import export
-from wmgym.train.checkpoint import read_config
+from wmgym.model import ContextBank
+from wmgym.zoo.export import export
 
 ZOO = Path(__file__).parents[1] / "wmgym" / "zoo"
 

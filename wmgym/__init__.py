@@ -1,32 +1,56 @@
 """wmgym: robotics simulation backed by a learned world model, calibrated against MuJoCo.
 
-Importing wmgym registers its gymnasium ids, e.g. ``gymnasium.make("wmgym/Reacher-truth-v0")``.
+``import wmgym`` is light: it registers the gymnasium ids (``wmgym/Reacher-v0``,
+``wmgym/Reacher-truth-v0``, ...) as soon as gymnasium is imported, before or after wmgym, and loads
+each public name below on first use. So ``import wmgym.model`` pulls in neither gymnasium nor
+MuJoCo, and ``import wmgym.dream`` no MuJoCo (tests/test_layering.py holds the house to that).
 """
 
+import importlib
 import os
+from importlib.metadata import PackageNotFoundError, version
+
+import wrapt
 
 # Headless rendering through EGL (Mesa's llvmpipe on a CPU machine). mujoco picks its GL backend
 # when it is first imported, so this must run before anything imports mujoco.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from wmgym._registration import dream_env_id, register_envs, truth_env_id  # noqa: E402
-from wmgym.truth import TaskSpec, TruthEnv, get_task, list_tasks  # noqa: E402
+try:
+    __version__ = version("wmgym")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
-__version__ = "0.1.0"
-from wmgym.dream import DreamEnv, DreamVectorEnv, sb3_vec_env, zoo_models  # noqa: E402
+_PUBLIC = {
+    "DreamEnv": "wmgym.dream.env",
+    "DreamVectorEnv": "wmgym.dream.vector_env",
+    "TaskSpec": "wmgym.tasks",
+    "TruthEnv": "wmgym.truth.env",
+    "dream_env_id": "wmgym._registration",
+    "get_task": "wmgym.tasks",
+    "list_tasks": "wmgym.tasks",
+    "sb3_vec_env": "wmgym.dream.sb3",
+    "truth_env_id": "wmgym._registration",
+    "zoo_models": "wmgym.zoo",
+}
 
-__all__ = [
-    "DreamEnv",
-    "DreamVectorEnv",
-    "TaskSpec",
-    "TruthEnv",
-    "__version__",
-    "dream_env_id",
-    "get_task",
-    "list_tasks",
-    "sb3_vec_env",
-    "truth_env_id",
-    "zoo_models",
-]
 
-register_envs()
+def __getattr__(name: str):
+    """Load a public name on first use (PEP 562), so importing one layer does not import them all."""
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'wmgym' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])
+
+
+@wrapt.when_imported("gymnasium")
+def _register(_gymnasium) -> None:
+    from wmgym._registration import register_envs
+
+    register_envs()
+
+
+__all__ = sorted([*_PUBLIC, "__version__"])

@@ -102,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _tasks(args) -> int:
     from wmgym import truth_env_id
-    from wmgym.truth import get_task, list_tasks
+    from wmgym.tasks import get_task, list_tasks
 
     for name in list_tasks():
         spec = get_task(name)
@@ -226,7 +226,7 @@ def _demo(args) -> int:
 
 
 def _zoo(args) -> int:
-    from wmgym.dream.zoo import summary
+    from wmgym.zoo.export import summary
 
     rows = summary()
     if not rows:

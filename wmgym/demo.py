@@ -20,9 +20,11 @@ import numpy as np
 import torch
 
 from wmgym.data import collect, load_episodes
-from wmgym.dream import DreamEnv, sb3_vec_env, zoo_models
+from wmgym.dream import DreamEnv
+from wmgym.dream.sb3 import sb3_vec_env
 from wmgym.truth import TruthEnv
 from wmgym.video import error_frames, side_by_side, write_mp4
+from wmgym.zoo import zoo_models
 
 
 def run_demo(

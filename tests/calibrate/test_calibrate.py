@@ -5,10 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from wmgym.calibrate import CalibrationConfig, calibrate, psnr
+from wmgym.calibrate import CalibrationConfig, calibrate
 from wmgym.calibrate.rollouts import dream_open_loop, record_truth
 from wmgym.cli import main
-from wmgym.truth import TruthEnv, get_task
+from wmgym.metrics import psnr
+from wmgym.tasks import get_task
+from wmgym.truth import TruthEnv
 
 TINY = CalibrationConfig(episodes=4, state_episodes=4, horizon=6, policy_episodes=2, policy_steps=5)
 
@@ -75,7 +77,7 @@ def test_paired_rollouts_start_from_the_same_physics_state():
 
 
 def test_dream_prediction_starts_from_the_context(dream_checkpoint):
-    from wmgym.train import load_model
+    from wmgym.checkpoint import load_model
 
     model, _ = load_model(dream_checkpoint)
     batch = record_truth(get_task("reacher"), "ou-noise", 2, seed=5, context=3, horizon=4)

@@ -3,9 +3,9 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
+from wmgym.checkpoint import CheckpointError
 from wmgym.data import load_episodes
 from wmgym.dream import DreamEnv, DreamVectorEnv
-from wmgym.train import CheckpointError
 
 
 @pytest.mark.parametrize("obs_mode", ["state", "pixels", "latent", ("pixels", "state")])
@@ -117,14 +117,15 @@ def test_zoo_models_register_gymnasium_ids(dream_checkpoint, tmp_path, monkeypat
 
     import gymnasium as gym
 
+    import wmgym.zoo
     from wmgym import _registration
-    from wmgym.dream import ContextBank, loading
+    from wmgym.model import ContextBank
 
     zoo = tmp_path / "zoo"
     shutil.copytree(dream_checkpoint, zoo / "reacher")
     _, eps = load_episodes(dream_checkpoint.parents[1] / "data")
     ContextBank.from_episodes(eps[:3]).save(zoo / "reacher")
-    monkeypatch.setattr(loading, "ZOO", zoo)
+    monkeypatch.setattr(wmgym.zoo, "ZOO", zoo)
     existed = "wmgym/Reacher-v0" in gym.registry
     gym.registry.pop("wmgym/Reacher-v0", None)
     _registration.register_envs()

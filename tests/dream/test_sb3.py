@@ -1,7 +1,7 @@
 import numpy as np
 from stable_baselines3 import PPO
 
-from wmgym.dream import sb3_vec_env
+from wmgym.dream.sb3 import sb3_vec_env
 
 
 def test_ppo_trains_on_the_adapter(dream_checkpoint):

@@ -59,7 +59,7 @@ def test_is_first_resets_the_state(model):
 def test_loss_goes_down_when_overfitting_one_batch():
     torch.manual_seed(0)
     model = WorldModel(debug(state_dim=5, action_dim=2))
-    model.set_data_statistics(np.zeros(5), np.ones(5), np.full((64, 64, 3), 0.5, np.float32))
+    model.set_data_statistics(np.zeros(5), np.ones(5), np.full((64, 64, 3), 128, np.uint8))
     batch = _batch(b=2, t=5)
     coarse = torch.randint(0, 256, (2, 1, 8, 8, 3), dtype=torch.uint8)  # learnable: blocky, constant in time
     batch["pixels"] = coarse.repeat_interleave(8, 2).repeat_interleave(8, 3).expand(2, 5, 64, 64, 3)

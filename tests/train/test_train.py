@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from wmgym.checkpoint import CheckpointError, check_task, load_model
 from wmgym.cli import main as cli
 from wmgym.data import collect
-from wmgym.train import CheckpointError, TrainConfig, load_model, train
-from wmgym.train.checkpoint import check_task
-from wmgym.truth import get_task
+from wmgym.tasks import get_task
+from wmgym.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

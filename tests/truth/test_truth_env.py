@@ -5,7 +5,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import wmgym
-from wmgym.truth import TaskSpec, TruthEnv, get_task, list_tasks
+from wmgym.tasks import TaskSpec, get_task, list_tasks
+from wmgym.truth import TruthEnv
 
 TASKS = list_tasks()
 

@@ -12,9 +12,10 @@ import numpy as np
 from wmgym.calibrate.rollouts import dream_open_loop, state_sweep
 from wmgym.calibrate.run import CARD, CalibrationConfig, calibrate
 from wmgym.data import collect
-from wmgym.dream.loading import load_dream, resolve
+from wmgym.dream.loading import load_dream
+from wmgym.tasks import get_task
 from wmgym.train import TrainConfig, train
-from wmgym.truth import get_task
+from wmgym.zoo import resolve
 
 
 def weak_starts(model, cfg: CalibrationConfig, n: int, candidates: int, seed: int) -> tuple[np.ndarray, dict]:

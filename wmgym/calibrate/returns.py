@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from wmgym.calibrate.metrics import pearson, spearman
 from wmgym.calibrate.rollouts import build_policy, clone_policy, policy_label
-from wmgym.dream.context import ContextBank
 from wmgym.dream.vector_env import DreamVectorEnv
+from wmgym.metrics import pearson, spearman
+from wmgym.model.context import ContextBank
 from wmgym.truth import TruthEnv
 
 

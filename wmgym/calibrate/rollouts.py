@@ -10,10 +10,11 @@ import numpy as np
 import torch
 
 from wmgym.data.policies import make_policy
-from wmgym.dream.context import ContextBank
 from wmgym.model import WorldModel
+from wmgym.model.context import ContextBank
 from wmgym.physics import BatchedTruth
-from wmgym.truth import TaskSpec, TruthEnv
+from wmgym.tasks import TaskSpec
+from wmgym.truth import TruthEnv
 
 
 @dataclass
@@ -230,28 +231,16 @@ def _until_terminated(terminated: np.ndarray) -> np.ndarray:
     return before == 0
 
 
-@torch.no_grad()
 def dream_open_loop(model: WorldModel, bank: ContextBank, actions: np.ndarray, pixels: bool = True, chunk: int = 64):
-    """The model's open-loop prediction after each context in ``bank`` for ``actions`` (N, H, A):
-    ``pixels`` uint8 (N, H, h, w, 3) (if asked), ``state``, ``reward``, ``cont``, ``uncertainty``."""
+    """The model's open-loop prediction after each context in ``bank`` for ``actions`` (N, H, A), in
+    chunks of ``chunk`` rollouts: numpy arrays from `WorldModel.open_loop`."""
     device = model.state_mean.device
     outs = []
     for lo in range(0, len(bank), chunk):
         idx = np.arange(lo, min(lo + chunk, len(bank)))
         rows = {k: torch.as_tensor(v, device=device) for k, v in bank.rows(idx).items()}
-        _, last, _, _ = model.observe(rows["pixels"], rows["state"], rows["action"], rows["is_first"], sample=False)
-        latents, unc = model.imagine(
-            last, torch.as_tensor(actions[idx], dtype=torch.float32, device=device), sample=False
-        )
-        o = {
-            "state": model.state(latents).float().cpu().numpy(),
-            "reward": model.reward(latents).float().cpu().numpy(),
-            "cont": model.cont(latents).float().cpu().numpy(),
-            "uncertainty": unc.float().cpu().numpy(),
-        }
-        if pixels:
-            o["pixels"] = (model.decode(latents).float() * 255).round().to(torch.uint8).cpu().numpy()
-        outs.append(o)
+        future = torch.as_tensor(actions[idx], dtype=torch.float32, device=device)
+        outs.append({k: v.cpu().numpy() for k, v in model.open_loop(rows, future, pixels=pixels).items()})
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from wmgym.calibrate.metrics import interval_coverage, pearson, precision_recall, psnr, spearman, ssim, trust_horizon
 from wmgym.calibrate.returns import correlation, policy_returns
 from wmgym.calibrate.rollouts import TruthBatch, dream_open_loop, record_truth, state_sweep, truth_from_dataset
 from wmgym.dream.loading import load_dream
 from wmgym.dream.vector_env import DreamVectorEnv
-from wmgym.truth import TaskSpec, get_task
+from wmgym.metrics import interval_coverage, pearson, precision_recall, psnr, spearman, ssim, trust_horizon
+from wmgym.tasks import TaskSpec, get_task
 
 CARD = "card.json"
 REPORT_HORIZONS = (1, 5, 15, 50)
@@ -172,7 +172,7 @@ def _fidelity(spec: TaskSpec, wm, truth: TruthBatch, pred: dict, cfg: Calibratio
     k = cfg.context
     true_px = truth.pixels[:, k + 1 :]
     repeat = np.broadcast_to(truth.pixels[:, k : k + 1], true_px.shape)
-    background = np.broadcast_to((wm.background.float().cpu().numpy() * 255).round().astype(np.uint8), true_px.shape)
+    background = np.broadcast_to(wm.background_frame().cpu().numpy(), true_px.shape)
     v = truth.valid
     f = {
         "psnr": _nan_where(psnr(pred["pixels"], true_px), v),
@@ -189,7 +189,7 @@ def _fidelity(spec: TaskSpec, wm, truth: TruthBatch, pred: dict, cfg: Calibratio
     if spec.terminates:
         term = truth.terminated[:, k:]
         # over the valid steps: every step before the episode ended, and the terminal one
-        p, r = precision_recall(pred["cont"][v] < 0.5, term[v])
+        p, r = precision_recall(pred["terminated"][v], term[v])
         f["termination"] = {"precision": p, "recall": r, "true_terminations": int(term[v].sum())}
     return f
 

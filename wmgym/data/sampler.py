@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from wmgym.data.store import EpisodeArrays, load_episodes
-from wmgym.truth.spec import TaskSpec
+from wmgym.tasks.spec import TaskSpec
 
 SPLITS = ("train", "heldout")
 

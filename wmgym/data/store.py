@@ -27,7 +27,7 @@ import numpy as np
 from minari.data_collector import EpisodeBuffer
 from minari.dataset.minari_storage import MinariStorage
 
-from wmgym.truth.spec import TaskSpec
+from wmgym.tasks.spec import TaskSpec
 
 RECORD = "wmgym.json"
 DATA = "data"

@@ -15,9 +15,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from wmgym.dream import noise
-from wmgym.dream.context import ContextBank
+from wmgym.dream.loading import load_dream
 from wmgym.model import Latent, WorldModel
-from wmgym.truth.spec import TaskSpec
+from wmgym.model.context import ContextBank
+from wmgym.tasks import TaskSpec
 
 OBS_KEYS = ("pixels", "state", "latent")
 
@@ -99,8 +100,6 @@ class DreamVectorEnv(VectorEnv):
     @classmethod
     def load(cls, model: str = "reacher", num_envs: int = 1, device: str = "cpu", **kwargs) -> DreamVectorEnv:
         """A vector env of a zoo model (by name) or a checkpoint folder, on ``device``."""
-        from wmgym.dream.loading import load_dream
-
         return cls(*load_dream(model, device), num_envs=num_envs, **kwargs)
 
     # -- gymnasium API ---------------------------------------------------------------------------
@@ -156,7 +155,7 @@ class DreamVectorEnv(VectorEnv):
         obs = self._observe(self._latent)
         reward = self.model.reward(self._latent).float()
         if self.task_spec.terminates:
-            terminated = self.model.cont(self._latent) < 0.5
+            terminated = self.model.terminated(self._latent)
         else:
             terminated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         truncated = self._elapsed >= self.task_spec.episode_length
@@ -195,7 +194,7 @@ class DreamVectorEnv(VectorEnv):
             idx = np.minimum((u * len(bank)).astype(int), len(bank) - 1)
         self._counters[rows] += np.uint64(1)
         r = {k: torch.as_tensor(v, device=self.device) for k, v in bank.rows(idx).items()}
-        _, last, _, _ = self.model.observe(r["pixels"], r["state"], r["action"], r["is_first"], sample=False)
+        last = self.model.start(r)
         t = torch.as_tensor(rows, device=self.device)
         self._latent = Latent(
             self._latent.deter.index_copy(0, t, last.deter), self._latent.stoch.index_copy(0, t, last.stoch)
@@ -214,7 +213,7 @@ class DreamVectorEnv(VectorEnv):
         return obs[self.obs_keys[0]] if self._single else obs
 
     def _pixels(self, latent: Latent) -> torch.Tensor:
-        return (self.model.decode(latent).float() * 255).round().to(torch.uint8)
+        return self.model.frames(latent)
 
     def _replace_rows(self, obs, new, rows: np.ndarray):
         t = torch.as_tensor(rows, device=self.device)
@@ -264,6 +263,13 @@ def _obs_spaces(model: WorldModel, task: TaskSpec) -> dict[str, spaces.Box]:
     }
 
 
-def make_vector_env(num_envs: int = 1, model: str = "reacher", device: str = "cpu", **kwargs) -> DreamVectorEnv:
-    """gymnasium's ``vector_entry_point``: ``gym.make_vec("wmgym/Reacher-v0", num_envs=256)``."""
-    return DreamVectorEnv.load(model, num_envs=num_envs, device=device, **kwargs)
+def make_vector_env(
+    num_envs: int = 1, model: str = "reacher", device: str = "cpu", max_episode_steps: int | None = None, **kwargs
+) -> DreamVectorEnv:
+    """gymnasium's ``vector_entry_point``: ``gym.make_vec("wmgym/Reacher-v0", num_envs=256)``.
+
+    ``max_episode_steps`` (gymnasium passes the registered one) sets the episode length."""
+    wm, task, action_space, context = load_dream(model, device)
+    if max_episode_steps is not None:
+        task = task.replace(episode_length=int(max_episode_steps))
+    return DreamVectorEnv(wm, task, action_space, context, num_envs=num_envs, **kwargs)

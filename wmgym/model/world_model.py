@@ -6,8 +6,10 @@ Its whole interface, one short method each:
 - `observe`  filter a real sequence into latent states (posterior)
 - `step`     latent, action -> next latent and uncertainty (prior; no observation)
 - `imagine`  many `step`s along an action sequence
-- `decode`   latent -> frame (float RGB in [0, 1])
-- `reward`, `cont` (probability the episode continues), `state` (the MuJoCo observation vector)
+- `decode`   latent -> frame (float RGB in [0, 1]); `frames`: the same as uint8, the pixels' own scale
+- `reward`, `cont` (probability the episode continues), `terminated`, `state` (the MuJoCo observation vector)
+- `start`    real context (`ContextBank.rows`) -> the latent to imagine from
+- `open_loop` context, then actions only: every head's prediction along the way
 - `loss`     training loss of a batch from `wmgym.data.SequenceSampler`
 
 Torch only: it knows nothing of gymnasium or MuJoCo. Batches follow the sampler's convention: row
@@ -53,11 +55,15 @@ class WorldModel(nn.Module):
 
     # -- data statistics -------------------------------------------------------------------
     def set_data_statistics(self, state_mean, state_std, background) -> None:
-        """Normalization of the state vector, and the static background (median frame, (H, W, 3) in [0, 1])
+        """Normalization of the state vector, and the static background (median frame, uint8 (H, W, 3))
         that frames are decoded as a difference from."""
         self.state_mean.copy_(torch.as_tensor(state_mean))
         self.state_std.copy_(torch.as_tensor(state_std).clamp_min(1e-3))
-        self.background.copy_(torch.as_tensor(background))
+        self.background.copy_(torch.as_tensor(background).float() / 255.0)
+
+    def background_frame(self) -> torch.Tensor:
+        """The static background as a uint8 frame (H, W, 3): the baseline a prediction must beat."""
+        return (self.background.float() * 255).round().to(torch.uint8)
 
     # -- the interface ------------------------------------------------------------------------
     def encode(self, pixels: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
@@ -105,6 +111,10 @@ class WorldModel(nn.Module):
         """Frames as float RGB in [0, 1], (..., H, W, 3)."""
         return (self._decode_raw(latent) + 0.5).clamp(0, 1)
 
+    def frames(self, latent: Latent) -> torch.Tensor:
+        """Frames as uint8 RGB, (..., H, W, 3): what an env returns and a dataset stores."""
+        return (self.decode(latent).float() * 255).round().to(torch.uint8)
+
     def reward(self, latent: Latent) -> torch.Tensor:
         return symexp(self.reward_head(latent.features()).squeeze(-1))
 
@@ -112,9 +122,37 @@ class WorldModel(nn.Module):
         """Probability that the episode continues (the ``continue`` head; 1 - P(terminated))."""
         return torch.sigmoid(self.cont_head(latent.features()).squeeze(-1))
 
+    def terminated(self, latent: Latent) -> torch.Tensor:
+        """Whether the episode ends here: the continue head below one half (bool)."""
+        return self.cont(latent) < 0.5
+
     def state(self, latent: Latent) -> torch.Tensor:
         """The MuJoCo env's observation vector, in its own units."""
         return self.state_head(latent.features()) * self.state_std + self.state_mean
+
+    def start(self, rows: dict[str, torch.Tensor]) -> Latent:
+        """Filter real context (``ContextBank.rows`` as tensors: pixels, state, action, is_first, (B, K+1))
+        with the posterior's mode; the last latent, to imagine from."""
+        _, last, _, _ = self.observe(rows["pixels"], rows["state"], rows["action"], rows["is_first"], sample=False)
+        return last
+
+    @torch.no_grad()
+    def open_loop(
+        self, rows: dict[str, torch.Tensor], actions: torch.Tensor, pixels: bool = True, sample: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """Context ``rows`` (see `start`), then actions (B, H, A) only. Returns (B, H, ...) tensors:
+        ``state``, ``reward``, ``cont``, ``terminated``, ``uncertainty`` and, if asked, uint8 ``pixels``."""
+        latents, unc = self.imagine(self.start(rows), actions, sample=sample)
+        out = {
+            "state": self.state(latents).float(),
+            "reward": self.reward(latents).float(),
+            "cont": self.cont(latents).float(),
+            "terminated": self.terminated(latents),
+            "uncertainty": unc.float(),
+        }
+        if pixels:
+            out["pixels"] = self.frames(latents)
+        return out
 
     # -- training -------------------------------------------------------------------------------
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:

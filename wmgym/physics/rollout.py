@@ -7,8 +7,7 @@ import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
 
-from wmgym.truth.spec import TaskSpec
-from wmgym.truth.tasks import get_task
+from wmgym.tasks import TaskSpec, get_task
 
 _INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 _FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -49,8 +48,8 @@ class BatchedTruth:
         Returns:
             ``physics_state`` (N, T, n) MuJoCo ``mjSTATE_FULLPHYSICS`` states (no solver warm start)
             ``state`` (N, T, S) float32, the env's observation after each of the T steps, and
-            ``terminated`` (N, T) bool, the env's termination rule on it (the physics runs on after
-            it: mask what follows).
+            ``terminated`` (N, T) bool, the task's termination rule (`TaskSpec.terminated`) on it (the
+            physics runs on after it: mask what follows).
         """
         initial_states = np.asarray(initial_states, np.float64)
         actions = np.asarray(actions, np.float64)
@@ -95,7 +94,6 @@ class BatchedTruth:
         n, total, _ = states.shape
         steps = total // self.substeps
         out = np.empty((n, steps, self._env.observation_space.shape[0]), np.float32)
-        terminated = np.zeros((n, steps), bool)
         m, d = self.model, self.data
         for i in range(n):
             for t in range(steps):
@@ -105,18 +103,8 @@ class BatchedTruth:
                 mujoco.mj_step(m, d)
                 mujoco.mj_rnePostConstraint(m, d)
                 out[i, t] = self._env._get_obs()
-                terminated[i, t] = self._terminated(out[i, t])
+        terminated = self.task_spec.terminated(out)
         return {"physics_state": states[:, self.substeps - 1 :: self.substeps], "state": out, "terminated": terminated}
-
-    def _terminated(self, obs: np.ndarray) -> bool:
-        """The env's own termination rule for the state ``data`` now holds (physics runs on after it)."""
-        if not self.task_spec.terminates:
-            return False
-        if hasattr(self._env, "is_healthy"):  # Hopper, Walker2d, Ant, Humanoid
-            return bool(getattr(self._env, "_terminate_when_unhealthy", True) and not self._env.is_healthy)
-        if self.task_spec.gym_id.startswith("InvertedPendulum"):  # the rule inlined in its step()
-            return bool(not np.isfinite(obs).all() or abs(obs[1]) > 0.2)
-        raise NotImplementedError(f"no termination rule for {self.task_spec.gym_id} in BatchedTruth")
 
 
 def default_backend() -> str:

@@ -1,6 +1,7 @@
-"""Training the world model: loop, checkpoints (safetensors + config.json), DDP, evaluation."""
+"""Training the world model: the loop, DDP, evaluation. Checkpoints are `wmgym.checkpoint`
+(re-exported here: a trained model is loaded where it was trained)."""
 
-from wmgym.train.checkpoint import CheckpointError, load_model
+from wmgym.checkpoint import CheckpointError, load_model
 from wmgym.train.evaluate import open_loop
 from wmgym.train.trainer import TrainConfig, train
 

@@ -26,28 +26,21 @@ def open_loop(
     rows = [episode_rows([ep]) for ep in usable]
     batch = {k: np.stack([r[k][: context + horizon] for r in rows]) for k in rows[0]}
     device = model.state_mean.device
-    t = {k: torch.as_tensor(v, device=device) for k, v in batch.items()}
+    t = {k: torch.as_tensor(v[:, :context], device=device) for k, v in batch.items() if k != "action"}
+    t["action"] = torch.as_tensor(batch["action"][:, :context], device=device)
+    future = torch.as_tensor(batch["action"][:, context:], device=device)
     was_training = model.training
     model.eval()
-    _, last, _, _ = model.observe(
-        t["pixels"][:, :context],
-        t["state"][:, :context],
-        t["action"][:, :context],
-        t["is_first"][:, :context],
-        sample=sample,
-    )
-    latents, unc = model.imagine(last, t["action"][:, context:], sample=sample)
-    pred = (model.decode(latents) * 255).round().to(torch.uint8)
-    out = {
-        "pred_pixels": pred.cpu().numpy(),
+    pred = {k: v.cpu().numpy() for k, v in model.open_loop(t, future, sample=sample).items()}
+    model.train(was_training)
+    return {
+        "pred_pixels": pred["pixels"],
         "true_pixels": batch["pixels"][:, context:],
-        "pred_state": model.state(latents).float().cpu().numpy(),
+        "pred_state": pred["state"],
         "true_state": batch["state"][:, context:],
-        "pred_reward": model.reward(latents).float().cpu().numpy(),
+        "pred_reward": pred["reward"],
         "true_reward": batch["reward"][:, context:],
-        "uncertainty": unc.float().cpu().numpy(),
+        "uncertainty": pred["uncertainty"],
         "last_context_pixels": batch["pixels"][:, context - 1],
         "last_context_state": batch["state"][:, context - 1],
     }
-    model.train(was_training)
-    return out

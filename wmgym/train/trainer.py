@@ -18,11 +18,14 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from wmgym.calibrate.metrics import psnr
-from wmgym.data import SequenceSampler, fingerprint, store
-from wmgym.model import WorldModel, preset
-from wmgym.train import checkpoint
+from wmgym import checkpoint
+from wmgym.data import store
+from wmgym.data.sampler import SequenceSampler
+from wmgym.data.store import fingerprint
+from wmgym.metrics import psnr
+from wmgym.model import ContextBank, WorldModel, preset
 from wmgym.train.evaluate import open_loop
+from wmgym.zoo import resolve
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ def train(
     spec = sampler.spec
     need = config.eval_context + config.eval_horizon
     heldout = [ep for ep in sampler.other_split if len(ep) + 1 >= need][:8]
+    context = _context_bank(sampler)
     model, optimizer, step = _model_and_optimizer(config, sampler, ckpt_dir, data, device, rank)
     if step and rank == 0 and progress:
         print(f"resuming {out} from step {step}")
@@ -129,11 +133,11 @@ def train(
         if rank == 0 and heldout and step % config.eval_every == 0:
             metrics.update(_evaluate(model, heldout, config, writer, step))
         if step % config.checkpoint_every == 0:
-            _checkpoint(ckpt_dir, model, optimizer, sampler, meta, step, metrics, rank, world)
+            _checkpoint(ckpt_dir, model, optimizer, sampler, meta, step, metrics, rank, world, context)
     bar.close()
     if rank == 0 and heldout:
         metrics.update(_evaluate(model, heldout, config, writer, step))
-    _checkpoint(ckpt_dir, model, optimizer, sampler, meta, step, metrics, rank, world)
+    _checkpoint(ckpt_dir, model, optimizer, sampler, meta, step, metrics, rank, world, context)
     if writer is not None:
         writer.close()
     if world > 1:
@@ -145,8 +149,6 @@ def _model_and_optimizer(config: TrainConfig, sampler: SequenceSampler, ckpt_dir
     """A fresh model (its data statistics from the sampler's episodes), or the one in ``ckpt_dir`` with
     its optimizer, RNG and this rank's sampler state restored. Returns (model, optimizer, step)."""
     if not ckpt_dir.is_dir() and config.init_from:
-        from wmgym.dream.loading import resolve
-
         model, _ = checkpoint.load_model(resolve(config.init_from), device, task=sampler.spec)
         model.float()
         return model, torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-6), 0
@@ -181,14 +183,15 @@ def _done(step: int, target: int | None, minutes: float | None, start: float, wo
     return done
 
 
-def _checkpoint(folder, model, optimizer, sampler, meta, step, metrics, rank, world) -> None:
+def _checkpoint(folder, model, optimizer, sampler, meta, step, metrics, rank, world, context) -> None:
     states = [sampler.state_dict()]
     if world > 1:
         states = [None] * world
         dist.all_gather_object(states, sampler.state_dict())
     if rank == 0:
         samplers = {str(r): s for r, s in enumerate(states)}
-        checkpoint.save(folder, model, {**meta, "step": step, "metrics": metrics, "sampler": samplers}, optimizer)
+        meta = {**meta, "step": step, "metrics": metrics, "sampler": samplers}
+        checkpoint.save(folder, model, meta, optimizer, context)
 
 
 def _evaluate(model: WorldModel, episodes, config: TrainConfig, writer, step: int) -> dict:
@@ -215,6 +218,13 @@ def _evaluate(model: WorldModel, episodes, config: TrainConfig, writer, step: in
     return out
 
 
+def _context_bank(sampler: SequenceSampler, k: int = 4, most: int = 64) -> ContextBank:
+    """Real starts saved with every checkpoint: the first frames of up to ``most`` held-out episodes
+    (training episodes if none is held out), so a dream loads without the training data at hand."""
+    episodes = [ep for ep in sampler.other_split if len(ep) >= k] or [ep for ep in sampler.episodes if len(ep) >= k]
+    return ContextBank.from_episodes(episodes[:most], k=k)
+
+
 def _data_statistics(sampler: SequenceSampler):
     """State mean and std, and the median of 2,000 random frames (gathered without copying them all)."""
     states = np.concatenate([ep.state for ep in sampler.episodes])
@@ -223,7 +233,7 @@ def _data_statistics(sampler: SequenceSampler):
     which = np.searchsorted(ends, pick, side="right")
     starts = ends - np.array([len(ep.pixels) for ep in sampler.episodes])
     frames = np.stack([sampler.episodes[e].pixels[i - starts[e]] for e, i in zip(which, pick, strict=True)])
-    background = np.median(frames, axis=0).astype(np.float32) / 255.0
+    background = np.median(frames, axis=0).round().astype(np.uint8)
     return states.mean(0), states.std(0), background
 
 

@@ -1,18 +1,5 @@
-"""The MuJoCo side: task specs, the task suite, pixel rendering and restorable physics state."""
+"""The MuJoCo side: the rendered truth env with restorable physics state (task specs: `wmgym.tasks`)."""
 
 from wmgym.truth.env import TruthEnv
-from wmgym.truth.spec import CameraSpec, RenderSpec, StateComponent, TaskSpec, Tolerance, TrustSpec
-from wmgym.truth.tasks import get_task, list_tasks, register_task
 
-__all__ = [
-    "CameraSpec",
-    "RenderSpec",
-    "StateComponent",
-    "TaskSpec",
-    "Tolerance",
-    "TrustSpec",
-    "TruthEnv",
-    "get_task",
-    "list_tasks",
-    "register_task",
-]
+__all__ = ["TruthEnv"]

@@ -9,9 +9,9 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from wmgym.tasks.spec import TaskSpec
+from wmgym.tasks.suite import get_task
 from wmgym.truth.render import FrameRenderer, enlarge_visual_geoms
-from wmgym.truth.spec import TaskSpec
-from wmgym.truth.tasks import get_task
 
 # The full integration state (time, qpos, qvel, act, warm start, ctrl, ...). FULLPHYSICS leaves
 # out the solver warm start, and replay from it then drifts by ~1e-17 (measured).

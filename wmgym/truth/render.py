@@ -13,7 +13,7 @@ import weakref
 import mujoco
 import numpy as np
 
-from wmgym.truth.spec import TaskSpec
+from wmgym.tasks.spec import TaskSpec
 
 
 def enlarge_visual_geoms(model: mujoco.MjModel, spec: TaskSpec) -> None:

@@ -17,19 +17,22 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from wmgym.model import WorldModel, WorldModelConfig
-from wmgym.truth.spec import TaskSpec
+from wmgym.errors import CheckpointError
+from wmgym.model import ContextBank, WorldModel, WorldModelConfig
+from wmgym.tasks import TaskSpec
 
 FORMAT = 1
 
 
-class CheckpointError(ValueError):
-    """A checkpoint is missing, damaged, or does not fit what it is loaded for."""
-
-
-def save(folder: Path, model: WorldModel, meta: dict, optimizer: torch.optim.Optimizer | None = None) -> Path:
-    """Write ``folder`` atomically: config.json (model config + ``meta``), model.safetensors, and with
-    an optimizer, trainer.safetensors."""
+def save(
+    folder: Path,
+    model: WorldModel,
+    meta: dict,
+    optimizer: torch.optim.Optimizer | None = None,
+    context: ContextBank | None = None,
+) -> Path:
+    """Write ``folder`` atomically: config.json (model config + ``meta``), model.safetensors, with
+    an optimizer trainer.safetensors, and with a context the real starts a dream begins from."""
     folder = Path(folder)
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -42,6 +45,8 @@ def save(folder: Path, model: WorldModel, meta: dict, optimizer: torch.optim.Opt
         tensors["torch_rng"] = torch.get_rng_state()
         save_file(tensors, tmp / "trainer.safetensors")
         config["optimizer"] = opt_meta
+    if context is not None:
+        context.save(tmp)
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
     old = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(old, ignore_errors=True)

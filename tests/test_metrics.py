@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from wmgym.calibrate import MAX_PSNR, psnr
+from wmgym.metrics import MAX_PSNR, psnr
 
 
 def test_identical_images_score_the_cap():
@@ -27,7 +27,7 @@ def test_mask_counts_only_masked_pixels():
 
 
 def test_ssim_of_identical_and_shifted_frames():
-    from wmgym.calibrate import ssim
+    from wmgym.metrics import ssim
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
@@ -45,7 +45,7 @@ def test_psnr_of_a_frame_shifted_by_one_pixel():
 
 
 def test_correlations_and_precision_recall():
-    from wmgym.calibrate.metrics import pearson, precision_recall, spearman
+    from wmgym.metrics import pearson, precision_recall, spearman
 
     x = np.arange(10.0)
     assert spearman(x, x**3) == pytest.approx(1.0)
@@ -58,7 +58,7 @@ def test_correlations_and_precision_recall():
 
 
 def test_interval_coverage_tells_informative_from_uninformative_uncertainty():
-    from wmgym.calibrate.metrics import interval_coverage
+    from wmgym.metrics import interval_coverage
 
     rng = np.random.default_rng(0)
     unc = rng.uniform(0.1, 2, 4000)
@@ -70,7 +70,7 @@ def test_interval_coverage_tells_informative_from_uninformative_uncertainty():
 
 
 def test_trust_horizon_stops_at_the_first_failure():
-    from wmgym.calibrate.metrics import trust_horizon
+    from wmgym.metrics import trust_horizon
 
     assert trust_horizon(np.array([True, True, False, True])) == 2
     assert trust_horizon(np.array([False, True])) == 0

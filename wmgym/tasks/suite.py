@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from wmgym.truth.spec import CameraSpec, RenderSpec, StateComponent, TaskSpec, Tolerance, TrustSpec
+from wmgym.tasks.spec import CameraSpec, RenderSpec, StateComponent, TaskSpec, Termination, Tolerance, TrustSpec
 
 _TASKS: dict[str, TaskSpec] = {}
 
@@ -57,6 +57,8 @@ register_task(
         camera=CameraSpec(mode="fixed", lookat=(0.0, 0.0, 0.3), distance=2.2, azimuth=90.0, elevation=-5.0),
         episode_length=1000,
         terminates=True,
+        # InvertedPendulum-v5's step(): terminated = not isfinite(obs).all() or abs(obs[1]) > 0.2
+        termination=Termination(healthy=((1, -0.2, 0.2),)),
         trust=TrustSpec(
             components=(
                 StateComponent("cart position", 0, 1, "m"),
@@ -199,6 +201,19 @@ register_task(
         ),
         episode_length=1000,
         terminates=True,
+        # Hopper-v5's is_healthy, on its observation [qpos[1:], clip(qvel, -10, 10)]: torso height
+        # z > 0.7, torso angle in (-0.2, 0.2), and qpos[2:] (obs[1:5]) in (-100, 100). Its qvel bound
+        # (|qvel| < 100) cannot be read from the clipped velocities; no physical hop comes near it.
+        termination=Termination(
+            healthy=(
+                (0, 0.7, float("inf")),
+                (1, -0.2, 0.2),
+                (2, -100.0, 100.0),
+                (3, -100.0, 100.0),
+                (4, -100.0, 100.0),
+            ),
+            strict=True,
+        ),
         trust=TrustSpec(
             components=(
                 StateComponent("torso height", 0, 1, "m"),

@@ -22,9 +22,9 @@ from tqdm import tqdm
 
 from wmgym.data import store
 from wmgym.data.policies import make_policy
+from wmgym.tasks.spec import TaskSpec
+from wmgym.tasks.suite import get_task
 from wmgym.truth.env import TruthEnv
-from wmgym.truth.spec import TaskSpec
-from wmgym.truth.tasks import get_task
 
 
 @dataclass(frozen=True)

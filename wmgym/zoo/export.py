@@ -15,9 +15,9 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from wmgym.data import store
-from wmgym.dream.context import ContextBank
-from wmgym.train.checkpoint import load_model, read_config
+from wmgym.checkpoint import CheckpointError, load_model, read_config
+from wmgym.model.context import ContextBank
+from wmgym.zoo import ZOO, zoo_models
 
 KEEP = ("format", "model", "task", "action_space", "datasets", "train", "step", "metrics")
 
@@ -26,9 +26,8 @@ def export(checkpoint: str | Path, out: str | Path, context: ContextBank, card: 
     """Write a zoo folder from a training checkpoint; returns it."""
     model, _ = load_model(checkpoint)
     config = {k: v for k, v in read_config(checkpoint).items() if k in KEEP}
-    if "action_space" not in config:  # checkpoints from before it was recorded: ask the training data
-        box = store.action_space(config["datasets"][0]["path"])
-        config["action_space"] = {"low": box.low.tolist(), "high": box.high.tolist()}
+    if "action_space" not in config:
+        raise CheckpointError(f"{checkpoint} does not record its action space; retrain it with this version of wmgym")
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -51,8 +50,6 @@ def card(folder: str | Path) -> dict:
 
 def summary() -> list[dict]:
     """One row per shipped model: name, task, and the card's key numbers."""
-    from wmgym.dream.loading import ZOO, zoo_models
-
     rows = []
     for name in zoo_models():
         c = card(ZOO / name)

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class CameraSpec:
@@ -102,6 +104,37 @@ class TrustSpec:
 
 
 @dataclass(frozen=True)
+class Termination:
+    """A task's termination rule on its observation vector: the one definition wmgym uses wherever it
+    has to decide termination itself (batched truth, calibration), checked against gymnasium's own
+    env in tests.
+
+    An episode ends when an entry is not finite, or when ``obs[i]`` leaves ``(low, high)`` for any
+    ``(i, low, high)`` of ``healthy`` (the open interval if ``strict``, else the closed one).
+    """
+
+    healthy: tuple[tuple[int, float, float], ...]
+    """(observation index, low, high): the ranges an episode stays alive in."""
+    strict: bool = False
+    """Open intervals (Hopper's ``min < x < max``) rather than closed ones (InvertedPendulum's ``|x| <= 0.2``)."""
+
+    def terminated(self, obs: np.ndarray) -> np.ndarray:
+        """Whether each observation ``(..., S)`` ends its episode; bool of shape ``(...)``."""
+        obs = np.asarray(obs)
+        dead = ~np.isfinite(obs).all(-1)
+        for i, low, high in self.healthy:
+            x = obs[..., i]
+            dead |= ~((low < x) & (x < high)) if self.strict else ~((low <= x) & (x <= high))
+        return dead
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Termination | None:
+        if not d:
+            return None
+        return cls(healthy=tuple(tuple(h) for h in d["healthy"]), strict=d.get("strict", False))
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A task of the suite: which MuJoCo env, how it is seen, and how long it runs."""
 
@@ -123,6 +156,9 @@ class TaskSpec:
     """Observation keys this task provides."""
     terminates: bool = False
     """Whether the MuJoCo env can end an episode early (``terminated=True``), e.g. a fall."""
+    termination: Termination | None = field(default=None, compare=False)
+    """The rule that ends an episode early (tasks that terminate). Not compared: specs stored before it
+    existed still match their task."""
     env_kwargs: tuple[tuple[str, Any], ...] = ()
     """Keyword arguments for ``gymnasium.make(gym_id, ...)``, as (name, value) pairs."""
     notes: str = ""
@@ -139,6 +175,17 @@ class TaskSpec:
             raise ValueError(f"TaskSpec.action_repeat must be >= 1, got {self.action_repeat}")
         if self.episode_length < 1:
             raise ValueError(f"TaskSpec.episode_length must be >= 1, got {self.episode_length}")
+
+    def terminated(self, obs: np.ndarray) -> np.ndarray:
+        """The task's termination rule on observations ``(..., S)`` (all False for tasks that never end)."""
+        if not self.terminates:
+            return np.zeros(np.shape(obs)[:-1], bool)
+        if self.termination is None:
+            raise ValueError(
+                f"task {self.name!r} terminates but its spec states no rule; use the registered spec "
+                f"(wmgym.tasks.get_task({self.name!r})) or give TaskSpec(termination=Termination(...))"
+            )
+        return self.termination.terminated(obs)
 
     def replace(self, **changes) -> TaskSpec:
         """A copy with some fields changed, e.g. ``spec.replace(image_size=(96, 96))``."""
@@ -167,4 +214,5 @@ class TaskSpec:
         d["obs_keys"] = tuple(d["obs_keys"])
         d["env_kwargs"] = tuple(tuple(p) for p in d.get("env_kwargs", ()))
         d["trust"] = TrustSpec.from_dict(d.get("trust"))
+        d["termination"] = Termination.from_dict(d.get("termination"))
         return cls(camera=CameraSpec(**cam), render=RenderSpec(**rnd), **d)
