@@ -19,9 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wmgym.calibrate.paired import paired_rollout
 from wmgym.data import collect, load_episodes
 from wmgym.dream import DreamEnv
 from wmgym.dream.sb3 import sb3_vec_env
+from wmgym.episode import run_episode
+from wmgym.policies import OUNoisePolicy, ReplayPolicy
 from wmgym.truth import TruthEnv
 from wmgym.video import error_frames, side_by_side, write_mp4
 from wmgym.zoo import zoo_models
@@ -97,21 +100,10 @@ def run_demo(
 
 
 def _returns(env, act, episodes: int, seed: int) -> list[float]:
-    totals = []
-    for i in range(episodes):
-        obs, _ = env.reset(seed=seed + 1000 + i)
-        total, done = 0.0, False
-        while not done:
-            obs, r, term, trunc, _ = env.step(np.asarray(act(obs), np.float32))
-            total, done = total + r, term or trunc
-        totals.append(total)
-    return totals
+    return [run_episode(env, act, seed + 1000 + i).total_reward for i in range(episodes)]
 
 
 def _side_by_side_video(task: str, path: Path, seed: int) -> Path:
-    from wmgym.calibrate.paired import paired_rollout
-    from wmgym.data.policies import OUNoisePolicy
-
     truth = TruthEnv(task)
     policy = OUNoisePolicy(truth.action_space)
     policy.reset(np.random.default_rng(seed))
@@ -133,18 +125,15 @@ def run_data_demo(task: str = "reacher", episodes: int = 8, out: str | Path = "w
     )
     ep = eps[0]
     env = TruthEnv(spec)
-    env.reset(seed=0)
-    replayed = [ep.pixels[0]]
-    for t in range(len(ep)):
-        env.set_physics_state(ep.physics_state[t])
-        obs, *_ = env.step(ep.actions[t])
-        replayed.append(obs["pixels"])
+    # the recorded actions, open loop from the recorded first physics state
+    start = {"physics_state": ep.physics_state[0]}
+    replay = run_episode(env, ReplayPolicy(ep.actions), None, steps=len(ep), options=start)
     fps = int(round(1 / env.dt))
     env.close()
-    replayed = np.stack(replayed)
+    replayed = replay.obs["pixels"]
     exact = bool(np.array_equal(replayed, ep.pixels))
-    print(f"      replay reproduces all {len(ep)} recorded frames exactly: {exact}")
+    print(f"      replaying its actions from its first physics state reproduces all {len(ep)} frames exactly: {exact}")
     video = write_mp4(side_by_side(ep.pixels, replayed, error_frames(ep.pixels, replayed)), out / "replay.mp4", fps=fps)
-    print(f"[3/3] wrote {video}  (recorded | replayed from physics state | error)")
+    print(f"[3/3] wrote {video}  (recorded | replayed | error)")
     print(f"done in {time.perf_counter() - t0:.0f} s. Outputs: dataset {out / 'dataset'}, video {video}")
     return {"dataset": out / "dataset", "video": video, "replay_exact": exact}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wmgym.data.policies import make_policy
+from wmgym.policies import make_policy
 from wmgym.model import WorldModel
 from wmgym.model.context import ContextBank
 from wmgym.physics import BatchedTruth

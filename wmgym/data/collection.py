@@ -7,6 +7,7 @@ workers, and a resumed collection equals one that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing as mp
@@ -21,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from wmgym.data import store
-from wmgym.data.policies import make_policy
+from wmgym.episode import run_episode
+from wmgym.policies import make_policy, policy_identity
 from wmgym.tasks.spec import TaskSpec
 from wmgym.tasks.suite import get_task
 from wmgym.truth.env import TruthEnv
@@ -103,11 +105,12 @@ def collect(
         mininterval=1.0,
     )
     interrupted = False
-    with _signals_as_interrupt():
+    with _signals_as_interrupt() as signals:
         try:
             for index, ep in _episodes(spec, policy, seed, noise, todo, workers, start_states):
-                store.append_episode(storage, index, episode_seed(seed, index), ep)
-                steps, added = steps + len(ep), added + 1
+                with signals.deferred():  # an episode is written whole, with its count, or not at all
+                    store.append_episode(storage, index, episode_seed(seed, index), ep)
+                    steps, added = steps + len(ep), added + 1
                 bar.update(1)
                 bar.set_postfix(fps=f"{steps / (time.perf_counter() - start):.0f}")
         except KeyboardInterrupt:
@@ -124,8 +127,9 @@ def collect(
 
 
 def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, starts=None) -> dict:
-    policy_name = policy if not policy.endswith(".zip") else f"sb3:{Path(policy.split(':')[-1]).name}"
-    dataset_id = out.name if "-v" in out.name else f"{spec.name}-{policy_name.replace(':', '-')}-v0"
+    policy_name = policy_identity(policy)  # an SB3 file is named with the hash of its bytes
+    label = policy if not policy.endswith(".zip") else f"sb3-{Path(policy.split(':')[-1]).stem}"
+    dataset_id = out.name if "-v" in out.name else f"{spec.name}-{label}-v0"
     return {
         "format": 1,
         "dataset_id": f"wmgym/{dataset_id}",
@@ -209,33 +213,24 @@ def _init_worker(spec: TaskSpec, policy: str, noise: float, starts=None) -> None
 
 def _run_episode(seed_index: tuple[int, int]) -> store.EpisodeArrays:
     seed, index = seed_index
-    env, policy = _WORKER["env"], _WORKER["policy"]
-    policy.reset(np.random.default_rng([seed, index, 1]))
     starts = _WORKER.get("starts")
     options = None if starts is None else {"physics_state": starts[index % len(starts)]}
-    obs, _ = env.reset(seed=episode_seed(seed, index), options=options)
-    pixels, states, physics = [obs["pixels"]], [obs["state"]], [env.get_physics_state()]
-    actions, rewards, terms, truncs = [], [], [], []
-    done = False
-    while not done:
-        action = policy(obs)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        pixels.append(obs["pixels"])
-        states.append(obs["state"])
-        physics.append(env.get_physics_state())
-        actions.append(action)
-        rewards.append(reward)
-        terms.append(terminated)
-        truncs.append(truncated)
-        done = terminated or truncated
+    ep = run_episode(
+        _WORKER["env"],
+        _WORKER["policy"],
+        episode_seed(seed, index),
+        options=options,
+        rng=np.random.default_rng([seed, index, 1]),
+        physics=True,
+    )
     return store.EpisodeArrays(
-        pixels=np.stack(pixels),
-        state=np.stack(states),
-        actions=np.stack(actions).astype(np.float32),
-        rewards=np.asarray(rewards, np.float32),
-        terminations=np.asarray(terms),
-        truncations=np.asarray(truncs),
-        physics_state=np.stack(physics),
+        pixels=ep.obs["pixels"],
+        state=ep.obs["state"],
+        actions=ep.actions,
+        rewards=ep.rewards,
+        terminations=ep.terminated,
+        truncations=ep.truncated,
+        physics_state=ep.physics_state,
     )
 
 
@@ -243,14 +238,19 @@ class _signals_as_interrupt:
     """Treat SIGTERM (`kill`) and SIGINT (Ctrl-C) alike: finished episodes are kept, the pool stops.
 
     SIGINT is set explicitly too: a process started in the background of a script inherits it
-    ignored, and `kill -INT` must still stop a collection cleanly.
+    ignored, and `kill -INT` must still stop a collection cleanly. Inside `deferred()` (writing an
+    episode and its count in Minari's metadata) a signal is held until the block ends: raised in
+    between, it left an episode on disk that the metadata did not count.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+    def __init__(self):
+        self._depth, self._pending = 0, False
+
     def __enter__(self):
         try:
-            self._previous = {s: signal.signal(s, self._raise) for s in self.SIGNALS}
+            self._previous = {s: signal.signal(s, self._on_signal) for s in self.SIGNALS}
         except ValueError:  # not the main thread: leave signals alone
             self._previous = {}
         return self
@@ -259,6 +259,19 @@ class _signals_as_interrupt:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
 
-    @staticmethod
-    def _raise(signum, frame):
+    @contextlib.contextmanager
+    def deferred(self):
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._pending and not self._depth:
+            self._pending = False
+            raise KeyboardInterrupt
+
+    def _on_signal(self, signum, frame):
+        if self._depth:
+            self._pending = True
+            return
         raise KeyboardInterrupt

@@ -1,13 +1,23 @@
-"""Behaviour policies that collect data: uniform random, temporally correlated noise, any SB3 policy.
+"""Policies, and the one way wmgym names them: uniform random, zero, temporally correlated noise,
+any SB3 policy (with optional action noise), a fixed action sequence, or your own callable.
 
-A policy is reset with its own random generator at the start of each episode, so an episode's
-actions depend only on the collection seed and the episode's index, never on the worker it ran in.
+One convention everywhere (collection, calibration, the demo, `wmgym.episode.run_episode`): a policy
+is called on the observation exactly as the env returns it (a dict of keys, or one array) and
+returns an action; ``policy.reset(rng)`` starts an episode with its own random generator, so an
+episode's actions depend only on its seed, never on the process it ran in.
+
+Policy names on the command line: ``random``, ``zero``, ``ou-noise``, or the path of an SB3 ``.zip``
+(optionally ``algo:path.zip``, and ``@NOISE`` for Gaussian action noise, e.g. ``sac.zip@0.3``).
+Loading an SB3 ``.zip`` runs code: SB3 unpickles parts of it. Load only files you trust.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
@@ -92,6 +102,7 @@ class SB3Policy:
     ):
         algo, file = _split_algo(path)
         self.name = f"sb3:{Path(file).name}"
+        self.sha256 = file_sha256(file)
         self.model = _load_sb3(algo, file)
         self.key = _matching_key(self.model.observation_space, obs_spaces, file)
         if self.model.action_space.shape != action_space.shape:
@@ -107,27 +118,110 @@ class SB3Policy:
         self.rng = rng
 
     def __call__(self, obs) -> np.ndarray:
-        action, _ = self.model.predict(obs[self.key], deterministic=self.deterministic)
+        x = obs[self.key] if isinstance(obs, dict) else obs
+        action, _ = self.model.predict(x, deterministic=self.deterministic)
         if self.noise > 0:
             action = action + self.noise * (self.high - self.low) / 2 * self.rng.standard_normal(action.shape)
         return np.clip(action, self.low, self.high).astype(np.float32)
 
 
-def make_policy(policy: str, env, noise: float = 0.0):
-    """Build a behaviour policy from its CLI name: ``random``, ``zero``, ``ou-noise`` or a ``.zip`` path."""
-    if policy == "random":
+class ReplayPolicy:
+    """A fixed action sequence, one action per call (e.g. a dataset episode's actions, to replay it)."""
+
+    name = "replay"
+
+    def __init__(self, actions: np.ndarray):
+        self.actions = np.asarray(actions, np.float32)
+        self.t = 0
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self.t = 0
+
+    def __call__(self, obs) -> np.ndarray:
+        if self.t >= len(self.actions):
+            raise IndexError(f"ReplayPolicy has only {len(self.actions)} actions")
+        self.t += 1
+        return self.actions[self.t - 1]
+
+
+class CallablePolicy:
+    """Any ``fn(obs) -> action`` as a policy (no random state of its own)."""
+
+    def __init__(self, fn: Callable, name: str = "callable"):
+        self.fn, self.name = fn, name
+
+    def reset(self, rng: np.random.Generator) -> None:
+        pass
+
+    def __call__(self, obs) -> np.ndarray:
+        return np.asarray(self.fn(obs), np.float32)
+
+
+def as_policy(policy) -> object:
+    """``policy`` if it already has ``reset``, else a plain callable wrapped as `CallablePolicy`."""
+    return policy if hasattr(policy, "reset") else CallablePolicy(policy)
+
+
+def make_policy(policy: str, env, noise: float | None = None):
+    """Build a policy from its name: ``random``, ``zero``, ``ou-noise``, or an SB3 ``.zip`` path
+    (``algo:`` prefix and ``@NOISE`` suffix allowed). ``noise`` overrides the suffix.
+
+    ``env`` gives the action space, and the observation spaces an SB3 policy is matched against.
+    """
+    name, noise_level = parse_policy(policy)
+    noise = noise_level if noise is None else noise
+    if name == "random":
         return RandomPolicy(env.action_space)
-    if policy == "zero":
+    if name == "zero":
         return ZeroPolicy(env.action_space)
-    if policy in ("ou-noise", "ou"):
+    if name in ("ou-noise", "ou"):
         return OUNoisePolicy(env.action_space)
-    if policy.endswith(".zip"):
+    if name.endswith(".zip"):
         spaces = getattr(env, "_spaces", None) or {"state": env.observation_space}
-        return SB3Policy(policy, spaces, env.action_space, noise=noise)
+        return SB3Policy(name, spaces, env.action_space, noise=noise)
     raise ValueError(
         f"unknown policy {policy!r}: use 'random', 'zero', 'ou-noise', or the path of a stable-baselines3 "
-        "model saved with model.save() (a .zip, optionally prefixed with its algorithm, e.g. sac:model.zip)"
+        "model saved with model.save() (a .zip, optionally prefixed with its algorithm, e.g. sac:model.zip, "
+        "optionally suffixed with action noise, e.g. model.zip@0.3)"
     )
+
+
+def parse_policy(policy: str) -> tuple[str, float]:
+    """``"sac.zip@0.3"`` -> ``("sac.zip", 0.3)``; no suffix -> noise 0."""
+    path, _, noise = policy.partition("@")
+    try:
+        return path, float(noise) if noise else 0.0
+    except ValueError:
+        raise ValueError(f"policy {policy!r}: the part after '@' must be a noise level, e.g. model.zip@0.3") from None
+
+
+def policy_label(policy: str) -> str:
+    """A short name for a policy string: ``random``, ``zero``, ``ou-noise``, ``sac_30k.zip@0.3``."""
+    path, _, noise = policy.partition("@")
+    name = path.rsplit("/", 1)[-1]
+    return f"{name}@{noise}" if noise else name
+
+
+def policy_identity(policy: str) -> str:
+    """What a dataset records to recognise its policy: the name, and for an SB3 file the sha256 of its
+    bytes too, so a different file under the same name is not taken for the same policy."""
+    path, noise = parse_policy(policy)
+    if not path.endswith(".zip"):
+        return policy
+    _, file = _split_algo(path)
+    return f"sb3:{Path(file).name}#sha256={file_sha256(file)[:16]}" + (f"@{noise:g}" if noise else "")
+
+
+def file_sha256(file: str | Path) -> str:
+    """sha256 of a file's bytes (a clear error if it is missing)."""
+    if not Path(file).is_file():
+        raise FileNotFoundError(f"SB3 policy file not found: {file}")
+    return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+
+
+def clone_policy(policy, n: int) -> list:
+    """``n`` copies of a policy that share its (read-only) network but not its noise state."""
+    return [copy.copy(policy) for _ in range(n)]
 
 
 def _split_algo(path: str) -> tuple[str | None, str]:
