@@ -26,11 +26,11 @@ _PUBLIC = {
     "DreamVectorEnv": "wmgym.dream.vector_env",
     "TaskSpec": "wmgym.tasks",
     "TruthEnv": "wmgym.truth.env",
-    "dream_env_id": "wmgym._registration",
+    "dream_env_id": "wmgym.ids",
     "get_task": "wmgym.tasks",
     "list_tasks": "wmgym.tasks",
     "sb3_vec_env": "wmgym.dream.sb3",
-    "truth_env_id": "wmgym._registration",
+    "truth_env_id": "wmgym.ids",
     "zoo_models": "wmgym.zoo",
 }
 

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+from wmgym.ids import dream_env_id, truth_env_id
 from wmgym.tasks import get_task, list_tasks
 from wmgym.zoo import zoo_models
-
-
-def _base_name(task: str) -> str:
-    return get_task(task).gym_id.rsplit("-v", 1)[0]
-
-
-def truth_env_id(task: str) -> str:
-    """The gymnasium id of a task's ground-truth env: ``reacher`` -> ``wmgym/Reacher-truth-v0``."""
-    return f"wmgym/{_base_name(task)}-truth-v0"
-
-
-def dream_env_id(model: str) -> str:
-    """The gymnasium id of a zoo model's dream env: ``reacher`` -> ``wmgym/Reacher-v0``."""
-    return f"wmgym/{_base_name(model)}-v0"
 
 
 def register_envs() -> None:
     """Register the truth env of every task and the dream env of every zoo model (idempotent).
 
     ``max_episode_steps`` is the task's episode length (what ``spec.max_episode_steps`` reports, as
-    for ``Reacher-v5``); the envs truncate there themselves, so no extra ``TimeLimit`` is stacked."""
+    for ``Reacher-v5``). The envs truncate there themselves, so one built directly truncates as one
+    from ``gym.make``, whose ``TimeLimit`` (at the same step) then changes nothing.
+
+    A dream id carries its task (``expected_task``): ``gym.make("wmgym/Reacher-v0", model=folder)``
+    takes any reacher checkpoint and refuses a model of another task."""
     for task in list_tasks():
         env_id = truth_env_id(task)
         if env_id not in registry:
@@ -43,6 +34,6 @@ def register_envs() -> None:
                 id=env_id,
                 entry_point="wmgym.dream.env:DreamEnv",
                 vector_entry_point="wmgym.dream.vector_env:make_vector_env",
-                kwargs={"model": model},
+                kwargs={"model": model, "expected_task": get_task(model).name},
                 max_episode_steps=get_task(model).episode_length,
             )

@@ -7,7 +7,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from wmgym.dream.loading import load_dream
 from wmgym.dream.vector_env import DreamVectorEnv
@@ -21,7 +20,8 @@ class DreamEnv(gym.Env):
     ``"pixels"`` (uint8 (H, W, 3) frames decoded from the latent), ``"latent"`` (the model's
     features), or a sequence of those keys (a Dict space).
 
-    Action: the task's action box (actions outside it are clipped, as MuJoCo clamps controls).
+    Action: the task's action box, numpy (or a CPU tensor); actions outside it are clipped, as MuJoCo
+    clamps controls.
 
     Reset: from real context, a few true frames and actions from the model's held-out data chosen
     by the seed, or the user's own: ``reset(options={"context": {"pixels": uint8 (K+1, H, W, 3),
@@ -32,6 +32,22 @@ class DreamEnv(gym.Env):
     below 0.5 (tasks that terminate); ``truncated`` at the spec's episode length (counted from the
     reset) or when ``info["uncertainty"]`` (ensemble disagreement, nats) exceeds
     ``uncertainty_threshold``, which keeps a policy from exploiting where the model is wrong.
+
+    Args:
+        model: zoo name or checkpoint folder.
+        obs_mode: ``"state"``, ``"pixels"``, ``"latent"`` or a sequence of them (see above).
+        uncertainty_threshold: a finite number (nats), or None to never truncate on uncertainty.
+        sample: sample the stochastic latent (True) or take its mode (False, deterministic).
+        device: where the model runs; observations come back as numpy either way.
+        render_mode: None or ``"rgb_array"`` (the decoded frame).
+        expected_task: refuse a model of any other task; the registered ids set it, so
+            ``gym.make("wmgym/Reacher-v0", model="pusher")`` fails rather than serving a pusher
+            under the Reacher id.
+
+    Raises:
+        CheckpointError: no such zoo model or checkpoint folder.
+        ValueError: the model's task is not ``expected_task``, or a bad ``uncertainty_threshold``;
+            at reset and step, the inputs `DreamVectorEnv` refuses (each error says how to fix it).
 
     Example:
         >>> env = DreamEnv("runs/reacher/checkpoint")
@@ -53,15 +69,17 @@ class DreamEnv(gym.Env):
         sample: bool = True,
         device: str = "cpu",
         render_mode: str | None = None,
+        expected_task: str | None = None,
     ):
         self._vec = DreamVectorEnv(
-            *load_dream(model, device),
+            *load_dream(model, device, expected_task),
             num_envs=1,
             obs_mode=obs_mode,
             uncertainty_threshold=uncertainty_threshold,
             sample=sample,
             autoreset=False,
             render_mode="rgb_array",
+            array_type="numpy",
         )
         self.task_spec = self._vec.task_spec
         self.render_mode = render_mode
@@ -71,7 +89,7 @@ class DreamEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         obs, _ = self._vec.reset(seed=seed, options=options)
-        return _numpy(obs), {}
+        return _first(obs), {}
 
     def step(self, action):
         action = np.asarray(action, dtype=np.float32)
@@ -79,9 +97,11 @@ class DreamEnv(gym.Env):
             raise ValueError(
                 f"action for task {self.task_spec.name!r} must have shape {self.action_space.shape}, got {action.shape}"
             )
+        if not np.isfinite(action).all():
+            raise ValueError(f"action must be finite, got {action}: check the policy's output before stepping")
         obs, reward, terminated, truncated, info = self._vec.step(action[None])
         return (
-            _numpy(obs),
+            _first(obs),
             float(reward[0]),
             bool(terminated[0]),
             bool(truncated[0]),
@@ -95,7 +115,6 @@ class DreamEnv(gym.Env):
         return self._vec.render()[0]
 
 
-def _numpy(obs):
-    if isinstance(obs, dict):
-        return {k: v[0].cpu().numpy() for k, v in obs.items()}
-    return obs[0].cpu().numpy() if torch.is_tensor(obs) else obs[0]
+def _first(obs):
+    """Env 0's observation of a batch of one."""
+    return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]

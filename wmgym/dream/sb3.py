@@ -13,6 +13,7 @@ from wmgym.dream.vector_env import DreamVectorEnv
 
 
 def _numpy(x):
+    """numpy as is (the env's default ``array_type``); a ``"torch"`` env's tensors copied to the host."""
     if isinstance(x, dict):
         return {k: _numpy(v) for k, v in x.items()}
     return x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
@@ -20,6 +21,10 @@ def _numpy(x):
 
 class Sb3VecEnv(VecEnv):
     """SB3's VecEnv interface on a batched dream env (numpy at the boundary, torch inside).
+
+    SB3 wants numpy, so the env should return numpy (``array_type="numpy"``, what `sb3_vec_env`
+    builds): each array then crosses to the host once, in the env, and on CPU without a copy. A
+    ``"torch"`` env works too (its tensors are copied here).
 
     Done envs reset in the same step; their last observation is in ``infos[i]["terminal_observation"]``
     and ``infos[i]["TimeLimit.truncated"]`` says a truncation, as SB3's own VecEnvs do.
@@ -43,8 +48,8 @@ class Sb3VecEnv(VecEnv):
 
     def step_wait(self):
         obs, reward, terminated, truncated, info = self.venv.step(self._actions)
-        obs, done = _numpy(obs), _numpy(terminated | truncated)
-        trunc, unc = _numpy(truncated), _numpy(info["uncertainty"])
+        obs, trunc, unc = _numpy(obs), _numpy(truncated), _numpy(info["uncertainty"])
+        done = _numpy(terminated) | trunc
         final = _numpy(info["final_obs"]) if "final_obs" in info else None
         infos: list[dict[str, Any]] = [{"uncertainty": float(u)} for u in unc]
         for i in np.flatnonzero(done):
@@ -80,6 +85,8 @@ def sb3_vec_env(model: str = "reacher", n_envs: int = 64, device: str = "cpu", *
         model: zoo name or checkpoint folder.
         n_envs: number of envs, stepped in one batch.
         device: where the world model runs (``cpu``, ``cuda``).
-        **kwargs: passed to `DreamVectorEnv` (``obs_mode``, ``uncertainty_threshold``, ...).
+        **kwargs: passed to `DreamVectorEnv` (``obs_mode``, ``uncertainty_threshold``, ...); its
+            ``array_type`` is numpy, what SB3 consumes.
     """
-    return Sb3VecEnv(DreamVectorEnv.load(model, num_envs=n_envs, device=device, render_mode="rgb_array", **kwargs))
+    kwargs = {"render_mode": "rgb_array", "array_type": "numpy", **kwargs}
+    return Sb3VecEnv(DreamVectorEnv.load(model, num_envs=n_envs, device=device, **kwargs))

@@ -14,7 +14,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from wmgym.dream import noise
+from wmgym.dream import checks, noise
 from wmgym.dream.loading import load_dream
 from wmgym.model import Latent, WorldModel
 from wmgym.model.context import ContextBank
@@ -26,14 +26,21 @@ OBS_KEYS = ("pixels", "state", "latent")
 class DreamVectorEnv(VectorEnv):
     """N copies of a learned world model as a gymnasium vector env, batched on the model's device.
 
-    Observations, rewards and flags are torch tensors on the model's device (CPU or CUDA); actions
-    may be tensors or arrays of shape (N, A). Episodes start from real context (a few true frames
-    and actions from the model's held-out data by default, or ``reset(options={"context": ...})``;
-    ``options["context_index"]`` (N,) picks the entry each env starts from instead of a seeded draw);
-    they end when the continue head says so (tasks that terminate), at the spec's episode length,
-    or, with ``uncertainty_threshold``, when the model's uncertainty exceeds it. Finished envs reset
-    in the same step (``AutoresetMode.SAME_STEP``): the returned observation starts the next episode,
-    ``info["final_obs"]`` holds the last one (rows marked by ``info["_final_obs"]``).
+    The model computes in torch on its device (CPU or CUDA). What `reset` and `step` return
+    (observations, rewards, ``terminated``, ``truncated`` and every ``info`` value) is numpy by default,
+    as gymnasium's vector envs return, so gymnasium's vector wrappers work on it; ``array_type="torch"``
+    returns torch tensors on the model's device instead, without a copy to the host, for GPU training
+    loops (``gym.make_vec("wmgym/Reacher-v0", 256, device="cuda", array_type="torch")``). Actions may be
+    numpy arrays or torch tensors of shape (N, A) in either mode. `render` returns numpy frames.
+
+    Episodes start from real context (a few true frames and actions from the model's held-out data
+    by default, or ``reset(options={"context": ...})``; ``options["context_index"]`` (N,) picks the
+    entry each env starts from instead of a seeded draw; ``options["reset_mask"]``, a bool array (N,),
+    resets only those envs). They end when the continue head says so (tasks that terminate), at the
+    spec's episode length, or, with ``uncertainty_threshold``, when the model's uncertainty exceeds
+    it. Finished envs reset in the same step (``AutoresetMode.SAME_STEP``): the returned observation
+    starts the next episode, ``info["final_obs"]`` holds the last one (rows marked by
+    ``info["_final_obs"]``). ``info["uncertainty"]`` is each env's per-step uncertainty (nats).
 
     Each env has its own random stream, a function of its seed alone (see `wmgym.dream.noise`), so
     env ``i`` of a vector env seeded ``s`` behaves like a single `DreamEnv` seeded ``s + i``.
@@ -46,11 +53,26 @@ class DreamVectorEnv(VectorEnv):
         num_envs: N.
         obs_mode: ``"state"`` (the MuJoCo env's observation vector, predicted), ``"pixels"``,
             ``"latent"``, or a sequence of those keys (a Dict space).
-        uncertainty_threshold: truncate an episode when its per-step uncertainty exceeds this.
+        uncertainty_threshold: truncate an episode when its per-step uncertainty exceeds this finite
+            number; None never does.
         sample: sample the stochastic latent (True) or take its mode (False, deterministic).
         autoreset: reset finished envs in the same step (a vector env's contract); `DreamEnv` turns it off.
         precision: ``"fp32"`` (default: a vector env then equals single envs to float tolerance) or
             ``"bf16"`` autocast, ~1.5x the steps/s on this CPU (benchmarks/results/dream_throughput.md).
+        array_type: ``"numpy"`` (default) or ``"torch"``: what `reset` and `step` return (see above).
+
+    Raises:
+        ValueError: on inputs it cannot use, each saying how to fix it: a bad ``array_type``,
+            ``precision``, ``obs_mode`` or ``uncertainty_threshold``; at reset a ``reset_mask`` that is
+            not a bool array (N,), a context that is not uint8 frames, holds NaN/inf or fits another
+            task; at step actions of the wrong shape or with NaN/inf.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> from gymnasium.wrappers.vector import RecordEpisodeStatistics
+        >>> envs = RecordEpisodeStatistics(gym.make_vec("wmgym/Reacher-v0", num_envs=64))
+        >>> obs, info = envs.reset(seed=0)  # numpy (64, 10)
+        >>> obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
     """
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP}
@@ -68,6 +90,7 @@ class DreamVectorEnv(VectorEnv):
         autoreset: bool = True,
         render_mode: str | None = None,
         precision: str = "fp32",
+        array_type: str = "numpy",
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -76,6 +99,7 @@ class DreamVectorEnv(VectorEnv):
         self.device = model.state_mean.device
         self.obs_keys, single = _parse_obs_mode(obs_mode)
         self.uncertainty_threshold, self.sample, self.autoreset = uncertainty_threshold, sample, autoreset
+        self.array_type = checks.array_type(array_type)
         self.render_mode = render_mode
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
@@ -102,11 +126,20 @@ class DreamVectorEnv(VectorEnv):
         """A vector env of a zoo model (by name) or a checkpoint folder, on ``device``."""
         return cls(*load_dream(model, device), num_envs=num_envs, **kwargs)
 
+    @property
+    def uncertainty_threshold(self) -> float | None:
+        """Truncate an episode when its per-step uncertainty (nats) exceeds this; None: never."""
+        return self._uncertainty_threshold
+
+    @uncertainty_threshold.setter
+    def uncertainty_threshold(self, value: float | None) -> None:
+        self._uncertainty_threshold = checks.uncertainty_threshold(value)
+
     # -- gymnasium API ---------------------------------------------------------------------------
     @torch.no_grad()
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         options = options or {}
-        rows = np.flatnonzero(np.asarray(options.get("reset_mask", np.ones(self.num_envs, bool))))
+        rows = np.flatnonzero(checks.reset_mask(options.get("reset_mask"), self.num_envs))
         if seed is not None:
             seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
             if len(seeds) != self.num_envs:
@@ -119,11 +152,7 @@ class DreamVectorEnv(VectorEnv):
             self._seeded = True
         bank = self.context
         if options.get("context") is not None:
-            c = options["context"]
-            bank = (
-                c if isinstance(c, ContextBank) else ContextBank.from_arrays(c["pixels"], c["actions"], c.get("state"))
-            )
-            self._check_context(bank)
+            bank = checks.context(options["context"], self.model.cfg, self.task_spec.name)
         index = options.get("context_index")
         if index is not None:
             index = np.asarray(index, int).reshape(-1)
@@ -134,7 +163,7 @@ class DreamVectorEnv(VectorEnv):
                 )
             index = index[rows]
         self._start(rows, bank, index)
-        return self._observe(self._latent), {}
+        return self._out(self._observe(self._latent)), {}
 
     @torch.no_grad()
     def step(self, actions):
@@ -144,7 +173,9 @@ class DreamVectorEnv(VectorEnv):
     def _step(self, actions):
         if not self._started.all():
             raise RuntimeError("call reset() before step()")
-        action = self._check_actions(actions)
+        action = self._clip(
+            checks.actions(actions, self.num_envs, self.single_action_space.shape, self.task_spec.name, self.device)
+        )
         u = noise.uniform(self._seeds, self._counters, self.model.cfg.stoch * self.model.cfg.classes)
         self._counters += np.uint64(1)
         u = torch.as_tensor(u, dtype=torch.float32, device=self.device).view(
@@ -169,7 +200,7 @@ class DreamVectorEnv(VectorEnv):
             rows = np.flatnonzero(done)
             self._start(rows, self.context)
             obs = self._replace_rows(obs, self._observe(self._latent.index(torch.as_tensor(rows))), rows)
-        return obs, reward, terminated, truncated, info
+        return self._out(obs), self._out(reward), self._out(terminated), self._out(truncated), self._out(info)
 
     @torch.no_grad()
     def render(self) -> np.ndarray | None:
@@ -221,29 +252,16 @@ class DreamVectorEnv(VectorEnv):
             return {k: obs[k].index_copy(0, t, new[k]) for k in obs}
         return obs.index_copy(0, t, new)
 
-    def _check_actions(self, actions) -> torch.Tensor:
-        a = torch.as_tensor(
-            np.asarray(actions) if not torch.is_tensor(actions) else actions, dtype=torch.float32, device=self.device
-        )
-        if a.shape != (self.num_envs, *self.single_action_space.shape):
-            raise ValueError(
-                f"actions must have shape ({self.num_envs}, {', '.join(map(str, self.single_action_space.shape))}) "
-                f"for {self.num_envs} envs of task {self.task_spec.name!r}, got {tuple(a.shape)}"
-            )
-        if not torch.isfinite(a).all():
-            raise ValueError("actions must be finite; got NaN or inf")
-        return torch.minimum(torch.maximum(a, self._low), self._high)
+    def _clip(self, action: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.maximum(action, self._low), self._high)
 
-    def _check_context(self, bank: ContextBank) -> None:
-        cfg = self.model.cfg
-        h, w = cfg.image_size
-        if bank.pixels.shape[2:] != (h, w, 3):
-            raise ValueError(f"context pixels must be (K+1, {h}, {w}, 3) uint8, got {bank.pixels.shape[1:]}")
-        if bank.actions.shape[-1] != cfg.action_dim or bank.state.shape[-1] != cfg.state_dim:
-            raise ValueError(
-                f"context actions must be (K, {cfg.action_dim}) and state (K+1, {cfg.state_dim}); "
-                f"got {bank.actions.shape[1:]} and {bank.state.shape[1:]}"
-            )
+    def _out(self, x):
+        """What the env returns: numpy arrays, or tensors on the model's device (``array_type``)."""
+        if isinstance(x, dict):
+            return {k: self._out(v) for k, v in x.items()}
+        if self.array_type == "torch":
+            return torch.as_tensor(x, device=self.device)
+        return x.cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
 
 
 def _parse_obs_mode(obs_mode) -> tuple[tuple[str, ...], bool]:
@@ -264,12 +282,19 @@ def _obs_spaces(model: WorldModel, task: TaskSpec) -> dict[str, spaces.Box]:
 
 
 def make_vector_env(
-    num_envs: int = 1, model: str = "reacher", device: str = "cpu", max_episode_steps: int | None = None, **kwargs
+    num_envs: int = 1,
+    model: str = "reacher",
+    device: str = "cpu",
+    max_episode_steps: int | None = None,
+    expected_task: str | None = None,
+    **kwargs,
 ) -> DreamVectorEnv:
     """gymnasium's ``vector_entry_point``: ``gym.make_vec("wmgym/Reacher-v0", num_envs=256)``.
 
-    ``max_episode_steps`` (gymnasium passes the registered one) sets the episode length."""
-    wm, task, action_space, context = load_dream(model, device)
+    ``max_episode_steps`` (gymnasium passes the registered one) sets the episode length;
+    ``expected_task`` (the registered ids set it) refuses a model of another task; other keywords go
+    to `DreamVectorEnv` (``array_type="torch"``, ``obs_mode``, ...)."""
+    wm, task, action_space, context = load_dream(model, device, expected_task)
     if max_episode_steps is not None:
         task = task.replace(episode_length=int(max_episode_steps))
     return DreamVectorEnv(wm, task, action_space, context, num_envs=num_envs, **kwargs)

@@ -14,19 +14,34 @@ FILE = "context.safetensors"
 @dataclass(frozen=True)
 class ContextBank:
     """N real starts: ``pixels`` uint8 (N, K+1, H, W, 3), ``actions`` float32 (N, K, A) (action j led
-    from frame j to j+1), ``state`` float32 (N, K+1, S)."""
+    from frame j to j+1), ``state`` float32 (N, K+1, S).
+
+    Raises:
+        ValueError: inconsistent shapes, pixels that are not uint8, or NaN/inf in actions or state.
+    """
 
     pixels: np.ndarray
     actions: np.ndarray
     state: np.ndarray
 
     def __post_init__(self):
+        if self.pixels.ndim != 5:
+            raise ValueError(f"context pixels must be uint8 (N, K+1, H, W, 3), got shape {self.pixels.shape}")
         n, k1 = self.pixels.shape[:2]
         if self.actions.shape[:2] != (n, k1 - 1) or self.state.shape[:2] != (n, k1):
             raise ValueError(
                 "context must hold K+1 frames, K actions and K+1 states per entry; got pixels "
                 f"{self.pixels.shape}, actions {self.actions.shape}, state {self.state.shape}"
             )
+        if self.pixels.dtype != np.uint8:
+            raise ValueError(_PIXELS_DTYPE.format(self.pixels.dtype))
+        for name in ("actions", "state"):
+            bad = np.argwhere(~np.isfinite(getattr(self, name)))
+            if len(bad):
+                raise ValueError(
+                    f"NaN or inf in context {name} (first at entry {bad[0][0]}, step {bad[0][1]}); pass the "
+                    f"finite {name} recorded with those frames"
+                )
 
     def __len__(self) -> int:
         return len(self.pixels)
@@ -61,11 +76,16 @@ class ContextBank:
 
     @classmethod
     def from_arrays(cls, pixels, actions, state) -> ContextBank:
-        """One context from user arrays: pixels (K+1, H, W, 3), actions (K, A), state (K+1, S)."""
+        """One context from user arrays: pixels uint8 (K+1, H, W, 3), actions (K, A), state (K+1, S).
+
+        Raises:
+            ValueError: pixels that are not integers in [0, 255] (floats are refused, not cast: frames
+                scaled to [0, 1] would silently become black), or NaN/inf in actions or state.
+        """
         return cls(
-            np.asarray(pixels, np.uint8)[None],
-            np.asarray(actions, np.float32)[None],
-            np.asarray(state, np.float32)[None],
+            _frames(pixels)[None],
+            np.asarray(_numpy(actions), np.float32)[None],
+            np.asarray(_numpy(state), np.float32)[None],
         )
 
     def save(self, folder: str | Path) -> Path:
@@ -77,3 +97,29 @@ class ContextBank:
     def load(cls, folder: str | Path) -> ContextBank:
         t = load_file(str(Path(folder) / FILE))
         return cls(t["pixels"], t["actions"], t["state"])
+
+
+_PIXELS_DTYPE = (
+    "context pixels must be uint8 frames in [0, 255], as the truth env renders them; got dtype {}. "
+    "Frames as floats in [0, 1]? pass (pixels * 255).round().astype(np.uint8)"
+)
+
+
+def _numpy(x) -> np.ndarray:
+    """An array from numpy data or a torch tensor on any device (without importing torch)."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _frames(pixels) -> np.ndarray:
+    """uint8 frames; integer frames in [0, 255] are cast (losslessly), anything else refused."""
+    p = _numpy(pixels)
+    if p.dtype == np.uint8:
+        return p
+    if not np.issubdtype(p.dtype, np.integer):
+        raise ValueError(_PIXELS_DTYPE.format(p.dtype))
+    if p.size and (p.min() < 0 or p.max() > 255):
+        raise ValueError(
+            f"context pixels must be uint8 frames in [0, 255]; got {p.dtype} values in [{p.min()}, {p.max()}], "
+            "which a cast to uint8 would wrap around"
+        )
+    return p.astype(np.uint8)

@@ -39,6 +39,16 @@ class TruthEnv(gym.Env):
     integration state (``mjSTATE_INTEGRATION``), so any recorded step replays bit-exactly, and
     ``reset(options={"physics_state": s})`` starts an episode from one.
 
+    Pickling: a pickled env is rebuilt from its arguments and restored to its physics state, step
+    count and random generators (no GL or MuJoCo pointers travel), so the copy steps as the original
+    would. Frames are rendered lazily, from the first frame on.
+
+    Vector envs: ``gym.make_vec(id, n, vectorization_mode="async")`` works in a process that has not
+    rendered yet (the workers are forked before any GL state exists). Forked after a frame was
+    rendered, a worker cannot render (GL state does not survive a fork) and reset raises at once;
+    ``vector_kwargs={"context": "spawn"}`` (or ``"forkserver"``) always works, from a script with
+    an ``if __name__ == "__main__":`` guard.
+
     Example:
         >>> env = TruthEnv("reacher")
         >>> obs, info = env.reset(seed=0)
@@ -58,6 +68,7 @@ class TruthEnv(gym.Env):
         render_mode: str | None = None,
         render_size: tuple[int, int] | None = None,
     ):
+        self._args = {"task": task, "obs_mode": obs_mode, "render_mode": render_mode, "render_size": render_size}
         self.task_spec = get_task(task)
         self.obs_keys, self._single_key = _parse_obs_mode(obs_mode, self.task_spec)
         if render_mode not in (None, "rgb_array"):
@@ -85,7 +96,6 @@ class TruthEnv(gym.Env):
         else:
             self.observation_space = spaces.Dict({k: self._spaces[k] for k in self.obs_keys})
         self._elapsed = 0
-        self._last_state: np.ndarray | None = None
 
     @property
     def dt(self) -> float:
@@ -153,6 +163,25 @@ class TruthEnv(gym.Env):
             )
         mujoco.mj_setState(self.model, self.data, state, PHYSICS_STATE)
         mujoco.mj_forward(self.model, self.data)  # derived quantities (positions of bodies) for obs and render
+
+    def __getstate__(self) -> dict:
+        """The env's arguments and where it stands; no GL state, no MuJoCo pointers."""
+        return {
+            "args": self._args,
+            "physics_state": self.get_physics_state(),
+            "elapsed": self._elapsed,
+            "rng": (self._np_random, self._np_random_seed),
+            "env_rng": (self._env._np_random, self._env._np_random_seed),
+            "spec": self.spec,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state["args"])
+        self.set_physics_state(state["physics_state"])
+        self._elapsed = state["elapsed"]
+        self._np_random, self._np_random_seed = state["rng"]
+        self._env._np_random, self._env._np_random_seed = state["env_rng"]
+        self.spec = state["spec"]
 
     def close(self):
         for r in (self._renderer, self._video_renderer):
