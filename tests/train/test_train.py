@@ -10,7 +10,7 @@ from wmgym.checkpoint import CheckpointError, check_task, load_model
 from wmgym.cli import main as cli
 from wmgym.data import collect
 from wmgym.tasks import get_task
-from wmgym.train import TrainConfig, train
+from wmgym.train import TrainConfig, train, trainer
 
 
 @pytest.fixture(scope="module")
@@ -130,14 +130,27 @@ def _ddp_worker(rank, world, port, data, out, results):
     torch.distributed.destroy_process_group()
 
 
-def test_ddp_two_gloo_processes_stay_in_sync(data, tmp_path):
+def test_ddp_two_gloo_processes_stay_in_sync(data, tmp_path, monkeypatch):
     results = tmp_path / "results"
     results.mkdir()
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(data), str(tmp_path / "run"), results), nprocs=2, join=True)
     a, b = (torch.load(results / f"rank{r}.pt") for r in (0, 1))
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=f"{k} differs between ranks")
-    init = train([data], tmp_path / "fresh", _cfg(steps=0), progress=False)  # same seed, untrained
+    monkeypatch.setattr(trainer, "_loop", lambda run: None)  # the same seed, untrained
+    init = train([data], tmp_path / "fresh", _cfg(steps=3), progress=False)
     assert any(not torch.equal(init.state_dict()[k], a[k]) for k in a), "DDP run did not train"
     config = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
     assert config["world_size"] == 2 and set(config["sampler"]) == {"0", "1"}
+
+
+def test_fine_tuning_starts_from_a_run_folder_s_weights(data, tmp_path, monkeypatch):
+    base = train([data], tmp_path / "base", _cfg(steps=2), progress=False)
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "_loop", lambda run: None)
+        start = train([data], tmp_path / "tuned", _cfg(steps=1, init_from=str(tmp_path / "base")), progress=False)
+    for k, v in _params(base).items():
+        torch.testing.assert_close(start.state_dict()[k], v, rtol=0, atol=0, msg=k)
+    tuned = train([data], tmp_path / "tuned", _cfg(steps=1, init_from=str(tmp_path / "base")), progress=False)
+    assert json.loads((tmp_path / "tuned" / "checkpoint" / "config.json").read_text())["step"] == 1
+    assert any(not torch.equal(tuned.state_dict()[k], v) for k, v in _params(base).items())

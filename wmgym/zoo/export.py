@@ -15,7 +15,7 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from wmgym.checkpoint import CheckpointError, load_model, read_config
+from wmgym.checkpoint import CheckpointError, checksums, load_model, read_config, write_json
 from wmgym.model.context import ContextBank
 from wmgym.zoo import ZOO, zoo_models
 
@@ -34,8 +34,9 @@ def export(checkpoint: str | Path, out: str | Path, context: ContextBank, card: 
     tmp.mkdir(parents=True)
     half = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     save_file(half, str(tmp / "model.safetensors"))
-    (tmp / "config.json").write_text(json.dumps(config, indent=2))
     context.save(tmp)
+    config["checksums"] = checksums(tmp, config)  # a damaged or edited zoo model is caught on load
+    write_json(tmp / "config.json", config)
     (tmp / "card.json").write_text(json.dumps(card, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

@@ -1,0 +1,53 @@
+"""Which precision ``auto`` picks (its logic, not the clock) and a clear word on missing CUDA."""
+
+import pytest
+import torch
+
+from wmgym.errors import DeviceError
+from wmgym.model.precision import choose_precision, cpu_flags, resolve_device, resolve_precision
+
+AVX2 = {"sse4_2", "avx", "avx2", "fma"}
+
+
+@pytest.mark.parametrize(
+    "device_type, flags, cuda_bf16, expected",
+    [
+        ("cpu", AVX2, False, "fp32"),  # emulated bf16 is 5-14x slower there
+        ("cpu", AVX2 | {"avx512f", "avx512_bf16"}, False, "bf16"),
+        ("cpu", AVX2 | {"amx_bf16", "amx_tile"}, False, "bf16"),
+        ("cpu", set(), True, "fp32"),  # a GPU's support says nothing about the CPU
+        ("cuda", set(), True, "bf16"),
+        ("cuda", {"avx512_bf16"}, False, "fp32"),  # e.g. a V100
+        ("mps", {"amx_bf16"}, True, "fp32"),
+    ],
+)
+def test_auto_picks_bf16_only_where_the_hardware_computes_it(device_type, flags, cuda_bf16, expected):
+    assert choose_precision(device_type, flags, cuda_bf16) == expected
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: fpu avx2 amx_bf16\n\nprocessor\t: 1\n")
+    assert cpu_flags(info) == {"fpu", "avx2", "amx_bf16"}
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_explicit_precisions_are_kept_and_others_refused():
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
+    assert resolve_precision("auto", cpu) in ("bf16", "fp32")
+    with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32"):
+        resolve_precision("fp16", cpu)
+
+
+def test_devices_this_machine_lacks_are_named():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(DeviceError, match="unknown device 'gpu'"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+    else:
+        with pytest.raises(DeviceError, match="CUDA device"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")

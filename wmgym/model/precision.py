@@ -1,0 +1,92 @@
+"""What this machine can run: the torch device a name means, and the autocast precision ``auto`` picks.
+
+bf16 autocast is fast only where the hardware does bf16 arithmetic: on CUDA GPUs that support it,
+and on CPUs with AVX512-BF16 or AMX-BF16. On an AVX2-only CPU torch emulates it and a training step
+runs 5-14x slower than in fp32, so ``auto`` picks fp32 there. Shared by training and the dream side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from wmgym.errors import DeviceError
+
+PRECISIONS = ("auto", "bf16", "fp32")
+CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""/proc/cpuinfo flags of CPUs that compute in bf16 natively (Cooper Lake, Sapphire Rapids, Zen 4+)."""
+
+
+def choose_precision(device_type: str, cpu_flags: Iterable[str], cuda_bf16_supported: bool) -> str:
+    """``"bf16"`` where the hardware computes in bf16 natively, else ``"fp32"`` (pure: no probing).
+
+    Args:
+        device_type: ``torch.device.type``: ``"cuda"``, ``"cpu"``, ...
+        cpu_flags: the CPU's flags (as in /proc/cpuinfo); used for ``"cpu"``.
+        cuda_bf16_supported: ``torch.cuda.is_bf16_supported()``; used for ``"cuda"``.
+    """
+    if device_type == "cuda":
+        return "bf16" if cuda_bf16_supported else "fp32"
+    if device_type == "cpu":
+        return "bf16" if CPU_BF16_FLAGS & set(cpu_flags) else "fp32"
+    return "fp32"
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags, or none where /proc/cpuinfo cannot be read (then ``auto`` is fp32)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86, arm
+            return frozenset(value.split())
+    return frozenset()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``precision`` (``auto``, ``bf16`` or ``fp32``) as ``bf16`` or ``fp32`` for ``device``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    flags = cpu_flags() if device.type == "cpu" else ()
+    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return choose_precision(device.type, flags, cuda_bf16)
+
+
+def resolve_device(name: str | torch.device, local_rank: int = 0) -> torch.device:
+    """The device ``name`` means here (``auto``: this process's CUDA GPU if any, else the CPU).
+
+    Raises `DeviceError` for a device this machine lacks, before anything is loaded onto it, so the
+    message is about the machine and not about whatever was being loaded.
+    """
+    if str(name) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise DeviceError(f"unknown device {name!r} ({e}); use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        _check_cuda(device)
+    return device
+
+
+def _check_cuda(device: torch.device) -> None:
+    if not torch.cuda.is_available():
+        build = (
+            f"this torch ({torch.__version__}) was built without CUDA"
+            if torch.version.cuda is None
+            else "no GPU is visible"
+        )
+        raise DeviceError(f"device {str(device)!r} asked for, but CUDA is not available: {build}; use device 'cpu'")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise DeviceError(
+            f"device {str(device)!r} asked for, but this machine has {count} CUDA device(s): cuda:0..cuda:{count - 1}"
+        )

@@ -1,0 +1,114 @@
+"""`TrainConfig`: how to train, checked when it is made, and what a resumed run may change.
+
+The ``wmgym train`` flags and their help are derived from the fields and the docstring under each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from wmgym.errors import RunFolderError
+from wmgym.model.config import PRESETS
+from wmgym.model.precision import PRECISIONS
+
+FIXED_ON_RESUME = ("preset", "batch_size", "seq_len", "seed", "heldout_fraction", "init_from")
+"""Fields a resumed run must keep: they fix the model, the batches or the held-out split; the saved
+state (weights, sampler and RNG) was made with them. Every other field may change on resume and is
+applied (``lr`` and ``grad_clip`` to the restored optimizer too), and the change is recorded."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Saved, merged with the model config, in ``RUN/config.json``."""
+
+    preset: str = "small"
+    """Model preset: debug, small or base (docs/world_model.md); fixed once a run has started."""
+    batch_size: int = 16
+    """Sequences per batch (per process under DDP); fixed once a run has started."""
+    seq_len: int = 32
+    """Steps per sequence, at least 2; fixed once a run has started."""
+    lr: float = 6e-4
+    """Adam learning rate; 6e-4 beat 3e-4 in 6-minute pilots on reacher. May change on resume."""
+    grad_clip: float = 100.0
+    """Clip the gradient's global norm to this. May change on resume."""
+    steps: int | None = None
+    """Stop after this many gradient steps in total, counting those before a resume."""
+    minutes: float | None = None
+    """Stop after this many minutes of this invocation (with steps: whichever comes first)."""
+    seed: int = 0
+    """Seeds the model's initialization and the batches drawn; fixed once a run has started."""
+    device: str = "auto"
+    """auto (this process's CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."""
+    precision: str = "auto"
+    """auto, bf16 or fp32 autocast. auto is bf16 on CUDA GPUs that support it and on CPUs with
+    AVX512-BF16 or AMX-BF16, else fp32 (bf16 is 5-14x slower on AVX2-only CPUs)."""
+    compile: bool = False
+    """torch.compile the model: slower on CPU (benchmarks/results/train_step.md), not yet measured on CUDA."""
+    heldout_fraction: float = 0.05
+    """Share of each dataset's episodes held out for evaluation, in [0, 1); fixed once a run has started."""
+    log_every: int = 25
+    """Write training metrics to TensorBoard every this many steps."""
+    eval_every: int = 500
+    """Evaluate open-loop prediction on held-out episodes every this many steps."""
+    checkpoint_every: int = 250
+    """Save a checkpoint every this many steps (and always at the end)."""
+    eval_context: int = 5
+    """Real frames the model filters before an open-loop evaluation."""
+    eval_horizon: int = 15
+    """Steps an open-loop evaluation predicts after its context."""
+    init_from: str | None = None
+    """Fine-tune: start from this checkpoint's (or zoo model's) weights and data statistics with a
+    fresh optimizer, instead of a new preset model (``wmgym calibrate --improve`` does)."""
+
+    def __post_init__(self):
+        _check_choice("preset", self.preset, PRESETS)
+        _check_choice("precision", self.precision, PRECISIONS)
+        for name, least in (("batch_size", 1), ("seq_len", 2), ("seed", 0), ("log_every", 1)):
+            _check_int(name, getattr(self, name), least)
+        for name in ("eval_every", "checkpoint_every", "eval_context", "eval_horizon"):
+            _check_int(name, getattr(self, name), 1)
+        if self.steps is not None:
+            _check_int("steps", self.steps, 1)
+        for name in ("lr", "grad_clip") + (("minutes",) if self.minutes is not None else ()):
+            _check_positive(name, getattr(self, name))
+        if not (_is_number(self.heldout_fraction) and 0 <= self.heldout_fraction < 1):
+            raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def resume_changes(self, saved: dict, where) -> dict[str, list]:
+        """``{field: [saved, now]}`` for each field that differs from the ``saved`` config of a run
+        being resumed at ``where``; raises `RunFolderError` if any of them is in `FIXED_ON_RESUME`."""
+        now = self.to_dict()
+        changes = {k: [saved[k], v] for k, v in now.items() if k in saved and saved[k] != v}
+        fixed = [f"{k} (saved {changes[k][0]!r}, now {changes[k][1]!r})" for k in FIXED_ON_RESUME if k in changes]
+        if fixed:
+            raise RunFolderError(
+                f"cannot resume {where} with a different {', '.join(fixed)}: the run was trained with the saved "
+                "values. Pass them again to resume, or choose another --out for a new run"
+            )
+        return changes
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _check_int(name: str, value, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
+
+
+def _check_positive(name: str, value) -> None:
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

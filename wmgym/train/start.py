@@ -1,0 +1,114 @@
+"""Where a run starts: a fresh, fine-tuned or resumed model and optimizer, and what the run records.
+
+Resuming restores the step, the optimizer, torch's RNG and the sampler's generator, so a resumed run
+continues exactly as an uninterrupted one would; it refuses another task, other data, or a changed
+setting that `TrainConfig` fixes for a run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wmgym import checkpoint
+from wmgym.data import store
+from wmgym.data.sampler import SequenceSampler
+from wmgym.data.store import fingerprint
+from wmgym.errors import CheckpointError
+from wmgym.model import ContextBank, WorldModel, preset
+from wmgym.train.config import TrainConfig
+from wmgym.zoo import resolve
+
+
+def resume_point(ckpt_dir: Path, config: TrainConfig, sampler, data, out: Path) -> tuple[dict | None, dict]:
+    """The saved checkpoint's config and the settings this resume changes, or (None, {}) for a new
+    run; raises if the checkpoint is of another task or data, or ``config`` changes a fixed setting."""
+    if not ckpt_dir.is_dir():
+        return None, {}
+    saved = checkpoint.read_config(ckpt_dir)
+    checkpoint.check_task(saved, sampler.spec, ckpt_dir)
+    changes = config.resume_changes(saved.get("train", {}), out)
+    _check_same_data(saved, data, ckpt_dir)
+    return saved, changes
+
+
+def model_and_optimizer(config: TrainConfig, sampler, ckpt_dir: Path, saved: dict | None, device, rank: int):
+    """The checkpoint's model with its optimizer (at ``config``'s lr), torch's RNG and this rank's
+    sampler state restored; else a fine-tuned or a fresh model with a fresh optimizer."""
+    if saved is not None:
+        model, _ = checkpoint.load_model(ckpt_dir, device, task=sampler.spec)
+        optimizer = _adam(model, config)
+        checkpoint.load_trainer_state(ckpt_dir, optimizer, saved)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr
+        sampler.load_state_dict(saved["sampler"].get(str(rank), saved["sampler"]["0"]))
+        return model, optimizer
+    if config.init_from:
+        model, _ = checkpoint.load_model(resolve(config.init_from), device, task=sampler.spec)
+        model.float()
+        return model, _adam(model, config)
+    model = _fresh_model(config, sampler).to(device)
+    return model, _adam(model, config)
+
+
+def _fresh_model(config: TrainConfig, sampler: SequenceSampler) -> WorldModel:
+    episode = sampler.episodes[0]
+    cfg = preset(
+        config.preset,
+        image_size=sampler.spec.image_size,
+        state_dim=episode.state.shape[-1],
+        action_dim=episode.actions.shape[-1],
+    )
+    model = WorldModel(cfg)
+    model.set_data_statistics(*_data_statistics(sampler))
+    return model
+
+
+def _adam(model: WorldModel, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-6)
+
+
+def context_bank(sampler: SequenceSampler, k: int = 4, most: int = 64) -> ContextBank:
+    """Real starts saved with every checkpoint: the first frames of up to ``most`` held-out episodes
+    (training episodes if none is held out), so a dream loads without the training data at hand."""
+    episodes = [ep for ep in sampler.other_split if len(ep) >= k] or [ep for ep in sampler.episodes if len(ep) >= k]
+    return ContextBank.from_episodes(episodes[:most], k=k)
+
+
+def _data_statistics(sampler: SequenceSampler):
+    """State mean and std, and the median of 2,000 random frames (gathered without copying them all)."""
+    states = np.concatenate([ep.state for ep in sampler.episodes])
+    ends = np.cumsum([len(ep.pixels) for ep in sampler.episodes])
+    pick = np.sort(np.random.default_rng(0).choice(ends[-1], size=min(ends[-1], 2000), replace=False))
+    which = np.searchsorted(ends, pick, side="right")
+    starts = ends - np.array([len(ep.pixels) for ep in sampler.episodes])
+    frames = np.stack([sampler.episodes[e].pixels[i - starts[e]] for e, i in zip(which, pick, strict=True)])
+    background = np.median(frames, axis=0).round().astype(np.uint8)
+    return states.mean(0), states.std(0), background
+
+
+def _check_same_data(saved: dict, data, folder) -> None:
+    now = [fingerprint(d) for d in data]
+    before = [d["fingerprint"] for d in saved.get("datasets", [])]
+    if now != before:
+        raise CheckpointError(
+            f"{folder} was trained on other data (fingerprints {before}, now {now}); "
+            "resume with the same --data, or choose another --out"
+        )
+
+
+def meta(config: TrainConfig, spec, data, world: int, precision: str, history: list) -> dict:
+    """What the run config.json and every checkpoint record about the run (the truth of this
+    invocation: ``train`` as applied, ``train_changes`` made on earlier resumes, the precision used)."""
+    actions = store.action_space(data[0])
+    return {
+        "task": spec.to_dict(),
+        "action_space": {"low": actions.low.tolist(), "high": actions.high.tolist()},
+        "train": config.to_dict(),
+        "train_changes": history,
+        "precision": precision,
+        "world_size": world,
+        "datasets": [{"path": str(Path(d).absolute()), "fingerprint": fingerprint(d)} for d in data],
+    }
