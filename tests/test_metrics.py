@@ -75,3 +75,22 @@ def test_trust_horizon_stops_at_the_first_failure():
     assert trust_horizon(np.array([True, True, False, True])) == 2
     assert trust_horizon(np.array([False, True])) == 0
     assert trust_horizon(np.ones(5, bool)) == 5
+
+
+def test_bootstrap_interval_of_a_mean_has_the_textbook_width():
+    from wmgym.metrics import bootstrap_ci
+
+    x = np.random.default_rng(0).normal(0.0, 1.0, 400)
+    lo, hi = bootstrap_ci(np.mean, [x], n=2000)
+    assert lo < x.mean() < hi
+    assert hi - lo == pytest.approx(2 * 1.96 / np.sqrt(400), rel=0.15)
+    assert bootstrap_ci(np.mean, [x], n=2000) == (lo, hi)  # seeded
+
+
+def test_bootstrap_resamples_each_sample_on_its_own_and_drops_undefined_values():
+    from wmgym.metrics import bootstrap_ci
+
+    a, b = np.zeros(50), np.ones(50)
+    assert bootstrap_ci(lambda x, y: y.mean() - x.mean(), [a, b], n=100) == (1.0, 1.0)
+    lo, hi = bootstrap_ci(lambda x: np.nan, [a], n=10)
+    assert np.isnan(lo) and np.isnan(hi)

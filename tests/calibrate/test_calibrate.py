@@ -1,6 +1,7 @@
 """`calibrate` end to end on a tiny model: the card, the report and its plots, clear errors."""
 
 import json
+from dataclasses import FrozenInstanceError, fields, replace
 
 import numpy as np
 import pytest
@@ -96,3 +97,109 @@ def test_unknown_model_and_task_mismatch_are_clear_errors(dream_checkpoint, tmp_
         calibrate(
             dream_checkpoint, tmp_path / "z", CalibrationConfig(episodes=2, policies=("x.zip@lots",)), progress=False
         )
+
+
+SKIPPY = CalibrationConfig(
+    episodes=2,
+    state_episodes=2,
+    horizon=3,
+    policy_episodes=2,
+    policy_steps=3,
+    baseline_policies=("zero",),
+    videos=False,
+)
+
+
+def test_state_episodes_0_skips_the_state_sweep(dream_checkpoint, tmp_path):
+    c = calibrate(dream_checkpoint, tmp_path, replace(SKIPPY, state_episodes=0), progress=False)
+    assert c["episodes"]["state_sweep"] == 0 and c["episodes"]["rendered"] == 2
+    assert c["uncertainty"]["pairs"] == 2 * 3  # the rendered pairs alone
+    assert json.loads((tmp_path / "card.json").read_text()) == c
+    assert "0 state-only pairs" in (tmp_path / "report.md").read_text()
+
+
+def test_policy_episodes_0_skips_the_policy_returns(dream_checkpoint, tmp_path):
+    c = calibrate(dream_checkpoint, tmp_path, replace(SKIPPY, policy_episodes=0), progress=False)
+    assert c["returns"] is None and c["episodes"]["state_sweep"] == 2
+    assert not (tmp_path / "returns.png").exists()
+    assert "## Policies" not in (tmp_path / "report.md").read_text()
+
+
+def test_a_folder_calibrate_did_not_write_is_refused_and_left_as_it_was(dream_checkpoint, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    files = {"report.md": b"# my notes\n", "card.json": b'{"mine": true}\n', "data.bin": bytes(range(256))}
+    for name, data in files.items():
+        (mine / name).write_bytes(data)
+    with pytest.raises(FileExistsError, match=f"{mine}.*not an earlier calibration.*another --out"):
+        calibrate(dream_checkpoint, mine, SKIPPY, progress=False)
+    assert {p.name: p.read_bytes() for p in mine.iterdir()} == files
+    (tmp_path / "a-file").write_text("mine")
+    with pytest.raises(FileExistsError, match="a-file"):
+        calibrate(dream_checkpoint, tmp_path / "a-file", SKIPPY, progress=False)
+    assert (tmp_path / "a-file").read_text() == "mine"
+
+
+def test_an_earlier_calibration_is_replaced_with_no_stale_file_left(dream_checkpoint, tmp_path):
+    first = calibrate(dream_checkpoint, tmp_path, SKIPPY, progress=False)  # into an empty folder
+    assert first["wmgym"] == "calibration" and (tmp_path / "returns.png").is_file()
+    second = calibrate(dream_checkpoint, tmp_path, replace(SKIPPY, policy_episodes=0), progress=False)
+    assert json.loads((tmp_path / "card.json").read_text()) == second and second["returns"] is None
+    assert not (tmp_path / "returns.png").exists()  # the first card's plot, not this one's
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"horizon": 0}, "horizon must be an integer >= 1"),
+        ({"context": 0}, "context must be"),
+        ({"episodes": 0}, "episodes must be"),
+        ({"state_episodes": -1}, "state_episodes must be an integer >= 0"),
+        ({"policy_episodes": -1}, "policy_episodes must be"),
+        ({"policy_steps": 0}, "policy_steps must be"),
+        ({"state_episodes": 1}, "split over the 2 behaviour policies"),
+        ({"behaviour": ()}, "at least one policy"),
+        ({"behaviour": ("sac.zip",)}, "ignore the state"),
+        ({"baseline_policies": ("zero@x",)}, "noise level"),
+        ({"physics_backend": "gpu"}, "physics_backend must be one of"),
+    ],
+)
+def test_config_refuses_settings_it_cannot_measure(bad, message):
+    with pytest.raises(ValueError, match=message):
+        CalibrationConfig(**bad)
+
+
+def test_every_config_field_says_what_it_is_for():
+    """The CLI takes its flags' help from these docstrings."""
+    import ast
+    import inspect
+
+    body = ast.parse(inspect.getsource(CalibrationConfig)).body[0].body
+    documented = {
+        node.target.id
+        for node, after in zip(body, body[1:], strict=False)
+        if isinstance(node, ast.AnnAssign) and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+    }
+    assert documented == {f.name for f in fields(CalibrationConfig)}
+    with pytest.raises(FrozenInstanceError):
+        CalibrationConfig().horizon = 3
+
+
+def test_an_episode_that_ends_is_padded_and_its_later_steps_invalid():
+    batch = record_truth(get_task("inverted_pendulum"), "random", 3, seed=5, context=2, horizon=30)
+    assert batch.terminated.any(axis=1).all()  # random torques drop the pole within 32 steps
+    for i in range(3):
+        end = int(np.flatnonzero(batch.terminated[i])[0])  # the step that ended the episode
+        np.testing.assert_array_equal(batch.valid[i], 2 + np.arange(30) <= end)
+        np.testing.assert_array_equal(batch.action[i, end + 1 :], 0)
+        assert (batch.pixels[i, end + 1 :] == batch.pixels[i, end + 1]).all()  # the last frame, repeated
+        assert not batch.reward[i, end + 1 :].any()
+
+
+def test_a_policy_that_ends_every_episode_within_the_context_is_a_clear_error():
+    from wmgym.calibrate.rollouts import episodes_past_context
+    from wmgym.policies import make_policy
+
+    env = TruthEnv("inverted_pendulum", obs_mode="state")
+    with pytest.raises(RuntimeError, match="'random' ended 41 of 41 episodes .* within the 999 context steps"):
+        list(episodes_past_context(env, make_policy("random", env), 1, seed=0, context=999))

@@ -27,3 +27,10 @@ def test_improve_collects_fine_tunes_and_measures_again(dream_checkpoint, tmp_pa
     assert (tmp_path / "round1" / "data-targeted" / "wmgym.json").is_file()
     assert json.loads((tmp_path / "card.json").read_text())["improve"]["rounds"] == 1
     assert "Active calibration" in (tmp_path / "report.md").read_text()
+
+
+def test_improve_refuses_a_folder_that_is_not_empty_and_leaves_it_alone(dream_checkpoint, tmp_path):
+    (tmp_path / "notes.md").write_text("mine")
+    with pytest.raises(FileExistsError, match=f"{tmp_path} exists and is not empty"):
+        improve(dream_checkpoint, tmp_path, rounds=1, config=TINY, minutes=0.05, episodes=4, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.md"] and (tmp_path / "notes.md").read_text() == "mine"

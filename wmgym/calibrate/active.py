@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from wmgym.calibrate.rollouts import dream_open_loop, state_sweep
-from wmgym.calibrate.run import CARD, CalibrationConfig, calibrate
+from wmgym.calibrate.run import CARD, CalibrationConfig, check_out, write_calibration
 from wmgym.data import collect
 from wmgym.dream.loading import load_dream
 from wmgym.tasks import get_task
@@ -69,13 +69,18 @@ def improve(
     ``minutes`` on everything collected so far plus ``train_also`` (e.g. the model's own training
     data, where it is at hand, so that fine-tuning forgets less). The final card (``out/card.json``)
     holds the measurement before and after each round.
-    Each round's data, run and card stay in ``out/round<r>/``: an interrupted run loses nothing."""
+    Each round's data, run and card stay in ``out/round<r>/``: an interrupted run loses nothing.
+
+    Raises:
+        FileExistsError: ``out`` exists and is not empty.
+    """
     if rounds < 1:
-        raise ValueError(f"--improve needs at least 1 round, got {rounds}")
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     cfg = config or CalibrationConfig()
     out = Path(out)
+    check_out(out, cards=())  # every calibration below writes into a folder of out's
     spec_name = load_dream(model, cfg.device)[1].name
-    history = [_summary(calibrate(model, out / "round0", cfg, progress=progress), "before")]
+    history = [_summary(write_calibration(model, out / "round0", cfg, progress=progress), "before")]
     current, data = str(resolve(model)), []
     for r in range(1, rounds + 1):
         folder = out / f"round{r}"
@@ -114,7 +119,9 @@ def improve(
         )
         current = str(folder / "run" / "checkpoint")
         last = r == rounds
-        card = calibrate(current, out if last else folder, replace(cfg, videos=last), progress=progress)
+        card = write_calibration(
+            current, out if last else folder, replace(cfg, videos=last and cfg.videos), progress=progress
+        )
         history.append(
             {**_summary(card, f"after round {r}"), "weak_starts": found, "data": [str(d) for d in data[-2:]]}
         )
@@ -129,7 +136,7 @@ def improve(
     }
     (out / CARD).write_text(json.dumps(card, indent=2, default=_default) + "\n")
     with open(out / "report.md", "a") as f:
-        f.write("\n## Active calibration (--improve)\n\n" + "\n".join(md) + "\n")
+        f.write("\n## Active calibration (wmgym improve)\n\n" + "\n".join(md) + "\n")
     return card
 
 

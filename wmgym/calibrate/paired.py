@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from wmgym.dream import DreamEnv
+from wmgym.episode import run_episode
 from wmgym.truth import TruthEnv
 
 
@@ -26,48 +26,51 @@ class PairedRollout:
 
 
 def paired_rollout(
-    truth: TruthEnv,
-    dream: DreamEnv,
-    policy: Callable[[np.ndarray], np.ndarray],
-    seed: int,
-    context: int = 4,
-    horizon: int = 45,
+    truth: TruthEnv, dream: DreamEnv, policy, seed: int, context: int = 4, horizon: int = 45
 ) -> PairedRollout:
-    """Run ``policy`` (on the truth env's state) ``context`` steps in MuJoCo, start the dream from
-    those frames, then step both with the same actions for ``horizon`` steps (the policy acts on the
-    truth state; its actions are replayed in the dream). ``dream`` must observe ``state`` and render
-    (``DreamEnv(..., obs_mode="state", render_mode="rgb_array")``)."""
+    """Run ``policy`` closed loop in MuJoCo for ``context + horizon`` steps (or until the episode
+    ends), start the dream from its first ``context`` steps, and replay the same actions there.
+
+    Args:
+        truth: a truth env observing ``pixels`` and ``state`` (the default).
+        dream: the same task's dream env, observing ``state`` and rendering
+            (``DreamEnv(..., obs_mode="state", render_mode="rgb_array")``).
+        policy: a `wmgym.policies` policy or any ``fn(obs) -> action``, called on the truth env's
+            observation as it returns it; reset with ``seed`` (`wmgym.episode.run_episode`).
+        seed: the reset seed of both envs.
+        context: real steps the dream filters before it predicts.
+        horizon: paired steps after the context.
+
+    Raises:
+        ValueError: the envs' tasks differ, or the truth episode ended within the context.
+    """
     if truth.task_spec.name != dream.task_spec.name:
         raise ValueError(f"truth task {truth.task_spec.name!r} and dream task {dream.task_spec.name!r} differ")
-    obs, _ = truth.reset(seed=seed)
-    pixels, states, actions = [obs["pixels"]], [obs["state"]], []
-    for _ in range(context):
-        actions.append(np.asarray(policy(obs["state"]), np.float32))
-        obs, *_ = truth.step(actions[-1])
-        pixels.append(obs["pixels"])
-        states.append(obs["state"])
-    ctx = {"pixels": np.stack(pixels), "actions": np.stack(actions), "state": np.stack(states)}
-    dobs, _ = dream.reset(seed=seed, options={"context": ctx})
-    rec = {
-        "tp": [obs["pixels"]],
-        "dp": [dream.render()],
-        "ts": [obs["state"]],
-        "ds": [dobs],
-        "tr": [0.0],
-        "dr": [0.0],
-        "u": [0.0],
-    }
-    for _ in range(horizon):
-        action = np.asarray(policy(obs["state"]), np.float32)
-        obs, r, term, trunc, _ = truth.step(action)
-        dobs, dr, _, _, info = dream.step(action)
-        rec["tp"].append(obs["pixels"])
-        rec["dp"].append(dream.render())
-        rec["ts"].append(obs["state"])
-        rec["ds"].append(dobs)
-        rec["tr"].append(r)
-        rec["dr"].append(dr)
-        rec["u"].append(info["uncertainty"])
-        if term or trunc:
-            break
-    return PairedRollout(*(np.asarray(rec[k]) for k in ("tp", "dp", "ts", "ds", "tr", "dr", "u")))
+    ep = run_episode(truth, policy, seed, steps=context + horizon)
+    if len(ep) < context or ep.terminated[:context].any():
+        raise ValueError(f"the truth episode of seed {seed} ended within the {context} context steps; try another seed")
+    k = context
+    pixels, state = ep.key("pixels"), ep.key("state")
+    start = {"pixels": pixels[: k + 1], "actions": ep.actions[:k], "state": state[: k + 1]}
+    dreamt = _replay(dream, start, ep.actions[k:], seed)
+    return PairedRollout(
+        truth_pixels=pixels[k:],
+        dream_pixels=dreamt["pixels"],
+        truth_state=state[k:],
+        dream_state=dreamt["state"],
+        truth_reward=np.concatenate([[0.0], ep.rewards[k:]]),
+        dream_reward=dreamt["reward"],
+        uncertainty=dreamt["uncertainty"],
+    )
+
+
+def _replay(dream: DreamEnv, context: dict, actions: np.ndarray, seed: int) -> dict:
+    """The dream from ``context`` under ``actions``, every step (after its own end too, as the truth
+    went on): frames, states, rewards and uncertainty, index 0 the last context frame."""
+    obs, _ = dream.reset(seed=seed, options={"context": context})
+    rec = {"pixels": [dream.render()], "state": [obs], "reward": [0.0], "uncertainty": [0.0]}
+    for action in actions:
+        obs, reward, _, _, info = dream.step(action)
+        for key, value in zip(rec, (dream.render(), obs, reward, info["uncertainty"]), strict=True):
+            rec[key].append(value)
+    return {k: np.asarray(v) for k, v in rec.items()}

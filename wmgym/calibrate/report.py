@@ -68,10 +68,7 @@ def _plot_errors(path: Path, card: dict, fidelity: dict, state: dict) -> str:
         ax.set(title=name, xlabel="horizon (steps)", ylabel=f"error ({c['unit']})")
         ax.legend(fontsize=7)
     fig.suptitle(f"{card['model']}: error vs horizon (trust horizon {card['trust_horizon']['steps']} steps)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+    return _save(fig, path)
 
 
 def _plot_uncertainty(path: Path, card: dict) -> str:
@@ -91,10 +88,7 @@ def _plot_uncertainty(path: Path, card: dict) -> str:
         ylabel="state error (std units)",
         title=f"Spearman {u['spearman_pooled']:.2f} pooled, {u['spearman_within_horizon']:.2f} within horizon",
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
+    return _save(fig, path)
 
 
 def _plot_returns(path: Path, returns: dict) -> str:
@@ -114,6 +108,13 @@ def _plot_returns(path: Path, returns: dict) -> str:
         title=f"Spearman {returns.get('spearman', float('nan')):.2f}, Pearson {returns.get('pearson', float('nan')):.2f}",
     )
     ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> str:
+    """Save ``fig`` as ``path`` (and free it); return the file name the report links."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -243,5 +244,5 @@ def _markdown(card: dict, files: dict) -> str:
             f"- typical rollout: [{files['video_typical']}]({files['video_typical']})",
         ]
     if card.get("improve"):
-        lines += ["", "## Active calibration (--improve)", ""] + card["improve"].get("markdown", [])
+        lines += ["", "## Active calibration (wmgym improve)", ""] + card["improve"].get("markdown", [])
     return "\n".join(lines) + "\n"

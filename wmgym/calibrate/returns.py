@@ -9,87 +9,87 @@ from __future__ import annotations
 
 import numpy as np
 
-from wmgym.calibrate.rollouts import build_policy, clone_policy, policy_label
+from wmgym.calibrate.rollouts import context_bank, episodes_past_context
 from wmgym.dream.vector_env import DreamVectorEnv
-from wmgym.metrics import pearson, spearman
+from wmgym.metrics import bootstrap_ci, pearson, spearman
 from wmgym.model.context import ContextBank
+from wmgym.policies import clone_policy, make_policy, policy_label
 from wmgym.truth import TruthEnv
 
 
 def policy_returns(dream: DreamVectorEnv, policy: str, episodes: int, seed: int, context: int, steps: int) -> dict:
     """Mean and per-episode returns of ``policy`` over ``steps`` steps after ``context``, in MuJoCo and
-    in ``dream`` (a vector env of ``episodes`` envs, state observations, autoreset off)."""
-    task = dream.task_spec
-    env = TruthEnv(task.replace(episode_length=context + steps), obs_mode="state", render_mode="rgb_array")
-    pol = build_policy(policy, env)
-    truth, pix, sts, acts, s = [], [], [], [], seed
-    while len(truth) < episodes:
-        if s - seed > 20 * episodes + 20:
-            raise RuntimeError(f"policy {policy!r} ends nearly every {task.name!r} episode within {context} steps")
-        obs, _ = env.reset(seed=s)
-        pol.reset(np.random.default_rng(s))
-        s += 1
-        p, st, a, total, ok = [env.render()], [obs], [], 0.0, True
-        for t in range(context + steps):
-            act = np.asarray(pol({"state": obs}), np.float32)
-            obs, r, term, trunc, _ = env.step(act)
-            if t < context:
-                p.append(env.render()), st.append(obs), a.append(act)
-                if term:
-                    ok = False
-                    break
-            else:
-                total += r
-            if term or trunc:
-                break
-        if ok:
-            truth.append(total)
-            pix.append(np.stack(p)), sts.append(np.stack(st)), acts.append(np.stack(a))
-    env.close()
-    bank = ContextBank(np.stack(pix), np.stack(acts), np.stack(sts).astype(np.float32))
-    dream_returns = _dream_returns(dream, bank, clone_policy(pol, episodes), seed, steps)
+    in ``dream`` (a vector env of ``episodes`` envs, state observations, autoreset off).
+
+    Args:
+        dream: the dream side; its first ``context`` frames are the MuJoCo episodes' own.
+        policy: a policy name (`wmgym.policies.make_policy`), called on the state vector on both sides.
+        episodes: episodes on each side (``dream.num_envs``).
+        seed: the first MuJoCo seed; an episode that ends within the context is replaced by the next.
+        context: real steps before the returns are counted.
+        steps: steps counted after the context.
+
+    Returns:
+        ``policy`` (its label), ``truth`` and ``dream`` (mean returns), ``truth_episodes`` and
+        ``dream_episodes`` (per episode).
+    """
+    env = TruthEnv(dream.task_spec.replace(episode_length=context + steps), obs_mode="state", render_mode="rgb_array")
+    try:
+        pol = make_policy(policy, env)
+        eps = list(episodes_past_context(env, pol, episodes, seed, context, frames=context + 1))
+    finally:
+        env.close()
+    truth = [float(ep.rewards[context:].sum(dtype=np.float64)) for ep in eps]
+    dream_returns = _dream_returns(dream, context_bank(eps, context), clone_policy(pol, episodes), seed, steps)
     return {
         "policy": policy_label(policy),
         "truth": float(np.mean(truth)),
         "dream": float(np.mean(dream_returns)),
-        "truth_episodes": [float(x) for x in truth],
+        "truth_episodes": truth,
         "dream_episodes": [float(x) for x in dream_returns],
     }
 
 
 def _dream_returns(dream: DreamVectorEnv, bank: ContextBank, policies: list, seed: int, steps: int) -> np.ndarray:
+    """Returns of ``policies`` (one per env, each on its own row of the observation) over ``steps``
+    steps in ``dream``, started from ``bank``. The env may return numpy arrays or CPU tensors."""
     n = dream.num_envs
     obs, _ = dream.reset(seed=seed, options={"context": bank, "context_index": np.arange(n)})
     for i, p in enumerate(policies):
         p.reset(np.random.default_rng(seed + 10_000 + i))
     total, alive = np.zeros(n), np.ones(n, bool)
     for _ in range(steps):
-        state = obs.cpu().numpy()
-        actions = np.stack([p({"state": state[i]}) for i, p in enumerate(policies)])
-        obs, r, term, trunc, _ = dream.step(actions)
-        total += np.where(alive, r.cpu().numpy(), 0.0)
-        alive &= ~(term | trunc).cpu().numpy()
+        state = np.asarray(obs)
+        actions = np.stack([p(state[i]) for i, p in enumerate(policies)])
+        obs, reward, terminated, truncated, _ = dream.step(actions)
+        total += np.where(alive, np.asarray(reward), 0.0)
+        alive &= ~(np.asarray(terminated) | np.asarray(truncated))
         if not alive.any():
             break
     return total
 
 
 def correlation(results: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
-    """Pearson and Spearman between dream and MuJoCo mean returns across policies, with percentile
-    bootstrap intervals (episodes resampled within each policy, on both sides)."""
+    """Pearson and Spearman between dream and MuJoCo mean returns across policies, with 95% percentile
+    bootstrap intervals (`wmgym.metrics.bootstrap_ci`: episodes resampled within each policy, on both
+    sides), and the mean absolute return error."""
     truth = np.array([r["truth"] for r in results])
     dream = np.array([r["dream"] for r in results])
-    rng = np.random.default_rng(seed)
-    boots = {"pearson": [], "spearman": []}
-    for _ in range(n_boot):
-        t = np.array([np.mean(rng.choice(r["truth_episodes"], len(r["truth_episodes"]))) for r in results])
-        d = np.array([np.mean(rng.choice(r["dream_episodes"], len(r["dream_episodes"]))) for r in results])
-        boots["pearson"].append(pearson(t, d))
-        boots["spearman"].append(spearman(t, d))
+    samples = [np.asarray(r[side]) for side in ("truth_episodes", "dream_episodes") for r in results]
     out = {"policies": len(results), "pearson": pearson(truth, dream), "spearman": spearman(truth, dream)}
-    for k, v in boots.items():
-        v = np.asarray(v)
-        v = v[np.isfinite(v)]
-        out[f"{k}_ci95"] = [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] if len(v) else [None, None]
+    for name, stat in (("pearson", pearson), ("spearman", spearman)):
+        ci = bootstrap_ci(_of_mean_returns(stat, len(results)), samples, n=n_boot, seed=seed)
+        out[f"{name}_ci95"] = list(ci)
     out["return_mae"] = float(np.mean(np.abs(truth - dream)))
     return out
+
+
+def _of_mean_returns(stat, policies: int):
+    """``stat(truth means, dream means)`` of resampled episodes: ``policies`` truth samples, then as
+    many dream samples."""
+
+    def f(*samples):
+        means = np.array([s.mean() for s in samples])
+        return stat(means[:policies], means[policies:])
+
+    return f

@@ -1,18 +1,22 @@
 """Paired rollouts in batches: truth episodes (rendered, or states only through `wmgym.physics`) and
-the dream's open-loop prediction of the same actions from the same start."""
+the dream's open-loop prediction of the same actions from the same start.
+
+Every truth episode is `wmgym.episode.run_episode` with a `wmgym.policies.make_policy` policy, and
+every open-loop prediction is `WorldModel.open_loop`."""
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from wmgym.policies import make_policy
+from wmgym.episode import Episode, run_episode
 from wmgym.model import WorldModel
 from wmgym.model.context import ContextBank
 from wmgym.physics import BatchedTruth
+from wmgym.policies import make_policy, policy_label
 from wmgym.tasks import TaskSpec
 from wmgym.truth import TruthEnv
 
@@ -52,21 +56,29 @@ class TruthBatch:
         return TruthBatch(**out, source=sum((b.source for b in batches), []), context=batches[0].context)
 
 
-def policy_label(policy: str) -> str:
-    """A short name for a policy string: ``random``, ``zero``, ``ou-noise``, ``sac_30k.zip@0.3``."""
-    path, _, noise = policy.partition("@")
-    name = path.rsplit("/", 1)[-1]
-    return f"{name}@{noise}" if noise else name
+def episodes_past_context(env, policy, n: int, seed: int, context: int, progress=None, **kwargs) -> Iterator[Episode]:
+    """Yield ``n`` episodes of ``policy`` (`run_episode` with ``kwargs``) from seeds ``seed``,
+    ``seed + 1``, ...: those that last beyond the ``context`` steps (one that ends sooner is skipped
+    and the next seed tried). Each is yielded before the next starts, so the policy's state is
+    still that episode's.
 
-
-def build_policy(policy: str, env):
-    """``random`` | ``zero`` | ``ou-noise`` | an SB3 ``.zip`` with an optional ``@NOISE`` suffix."""
-    path, _, noise = policy.partition("@")
-    try:
-        noise = float(noise) if noise else 0.0
-    except ValueError:
-        raise ValueError(f"policy {policy!r}: the part after '@' must be a noise level, e.g. model.zip@0.3") from None
-    return make_policy(path, env, noise=noise)
+    Raises:
+        RuntimeError: the policy ends nearly every episode within the context.
+    """
+    kept, tried = 0, 0
+    while kept < n:
+        if tried > 20 * n + 20:
+            raise RuntimeError(
+                f"policy {getattr(policy, 'name', policy)!r} ended {tried - kept} of {tried} episodes of "
+                f"{env.task_spec.name!r} within the {context} context steps; use a shorter context or another policy"
+            )
+        ep = run_episode(env, policy, seed + tried, **kwargs)
+        tried += 1
+        if len(ep) >= context and not ep.terminated[:context].any():
+            kept += 1
+            if progress is not None:
+                progress.update(1)
+            yield ep
 
 
 def record_truth(
@@ -75,66 +87,55 @@ def record_truth(
     """Run ``policy`` closed loop in the rendered truth env: ``episodes`` episodes that last at least
     the ``context`` steps (an episode that ends sooner is skipped and the next seed tried)."""
     spec = task.replace(episode_length=context + horizon)
-    env = TruthEnv(spec)
-    seg_env = TruthEnv(spec, obs_mode="state")
+    env, seg_env = TruthEnv(spec), TruthEnv(spec, obs_mode="state")
     moving_geoms = np.flatnonzero(env.model.geom_bodyid != 0)
-    pol = build_policy(policy, env)
-    rec, tried = [], 0
     try:
-        while len(rec) < episodes:
-            if tried > 20 * episodes + 20:
-                raise RuntimeError(
-                    f"policy {policy!r} ended {tried - len(rec)} of {tried} episodes of {task.name!r} within the "
-                    f"{context} context steps; use a shorter context or another policy"
-                )
-            ep = _episode(env, seg_env, pol, seed + tried, context, horizon, moving_geoms)
-            tried += 1
-            if ep is not None:
-                rec.append(ep)
-                if progress is not None:
-                    progress.update(1)
+        pol = make_policy(policy, env)
+        eps = list(episodes_past_context(env, pol, episodes, seed, context, progress, physics=True))
+        rows = [_truth_row(ep, seg_env, moving_geoms, context, horizon) for ep in eps]
     finally:
         env.close()
         seg_env.close()
-    batch = {k: np.stack([r[k] for r in rec]) for k in rec[0]}
-    return TruthBatch(**batch, source=[policy_label(policy)] * len(rec), context=context)
+    return TruthBatch(**_stack(rows), source=[policy_label(policy)] * len(rows), context=context)
 
 
-def _episode(env, seg_env, policy, seed, context, horizon, moving_geoms) -> dict | None:
-    obs, _ = env.reset(seed=seed)
-    policy.reset(np.random.default_rng(seed))
-    pixels, states, actions, rewards, terms, phys = [obs["pixels"]], [obs["state"]], [], [], [], [None]
-    done = False
-    for t in range(context + horizon):
-        if done:  # pad after the end: repeat the last frame, mark invalid
-            pixels.append(pixels[-1]), states.append(states[-1]), actions.append(np.zeros_like(actions[-1]))
-            rewards.append(0.0), terms.append(False), phys.append(phys[-1])
-            continue
-        a = np.asarray(policy(obs), np.float32)
-        obs, r, term, trunc, _ = env.step(a)
-        pixels.append(obs["pixels"]), states.append(obs["state"]), actions.append(a)
-        rewards.append(r), terms.append(term), phys.append(env.get_physics_state())
-        if term and t < context:
-            return None
-        done = term or trunc
-    valid = np.ones(horizon, bool)
-    ends = np.flatnonzero(terms)
-    if len(ends):
-        valid[ends[0] - context + 1 :] = False
-    moving = []
-    for t in range(context + 1, context + 1 + horizon):
-        seg_env.set_physics_state(phys[t])
-        moving.append(np.isin(seg_env.render_segmentation(), moving_geoms))
+def _truth_row(ep: Episode, seg_env: TruthEnv, moving_geoms, context: int, horizon: int) -> dict:
+    """One rendered episode as a `TruthBatch` row: an episode that ended early is padded (last frame
+    repeated, zero actions and rewards) and its steps after the end marked invalid."""
+    n = context + horizon
+    physics = _pad(ep.physics_state, n + 1)
     return {
-        "pixels": np.stack(pixels),
-        "state": np.stack(states).astype(np.float32),
-        "action": np.stack(actions),
-        "reward": np.asarray(rewards, np.float32),
-        "terminated": np.asarray(terms, bool),
-        "valid": valid,
-        "moving": np.stack(moving),
-        "start_physics": phys[context],
+        "pixels": _pad(ep.obs["pixels"], n + 1),
+        "state": _pad(ep.obs["state"], n + 1).astype(np.float32),
+        "action": _pad(ep.actions, n, fill=0),
+        "reward": _pad(ep.rewards, n, fill=0),
+        "terminated": _pad(ep.terminated, n, fill=False),
+        "valid": context + np.arange(horizon) < len(ep),
+        "moving": _moving(seg_env, physics[context + 1 :], moving_geoms),
+        "start_physics": physics[context],
     }
+
+
+def _pad(x: np.ndarray, n: int, fill=None) -> np.ndarray:
+    """``x`` (T, ...) extended to ``n`` rows: its last row repeated, or ``fill``."""
+    if len(x) >= n:
+        return x
+    shape = (n - len(x), *x.shape[1:])
+    tail = np.broadcast_to(x[-1], shape) if fill is None else np.full(shape, fill, x.dtype)
+    return np.concatenate([x, tail])
+
+
+def _moving(seg_env: TruthEnv, physics_states: np.ndarray, moving_geoms: np.ndarray) -> np.ndarray:
+    """(T, h, w) bool: the pixels of moving bodies' geoms at each physics state."""
+    masks = []
+    for s in physics_states:
+        seg_env.set_physics_state(s)
+        masks.append(np.isin(seg_env.render_segmentation(), moving_geoms))
+    return np.stack(masks)
+
+
+def _stack(rows: list[dict]) -> dict:
+    return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
 def truth_from_dataset(task: TaskSpec, episodes, context: int, horizon: int) -> TruthBatch:
@@ -144,28 +145,22 @@ def truth_from_dataset(task: TaskSpec, episodes, context: int, horizon: int) -> 
         raise ValueError(f"no dataset episode has the {context + horizon} steps that context + horizon need")
     env = TruthEnv(task, obs_mode="state")
     moving_geoms = np.flatnonzero(env.model.geom_bodyid != 0)
-    rec = []
-    for ep in usable:
-        moving = []
-        for t in range(context + 1, context + 1 + horizon):
-            env.set_physics_state(ep.physics_state[t])
-            moving.append(np.isin(env.render_segmentation(), moving_geoms))
-        n = context + horizon
-        rec.append(
-            {
-                "pixels": ep.pixels[: n + 1],
-                "state": ep.state[: n + 1].astype(np.float32),
-                "action": ep.actions[:n].astype(np.float32),
-                "reward": ep.rewards[:n].astype(np.float32),
-                "terminated": ep.terminations[:n].astype(bool),
-                "valid": np.ones(horizon, bool),
-                "moving": np.stack(moving),
-                "start_physics": ep.physics_state[context],
-            }
-        )
+    n = context + horizon
+    rows = [
+        {
+            "pixels": ep.pixels[: n + 1],
+            "state": ep.state[: n + 1].astype(np.float32),
+            "action": ep.actions[:n].astype(np.float32),
+            "reward": ep.rewards[:n].astype(np.float32),
+            "terminated": ep.terminations[:n].astype(bool),
+            "valid": np.ones(horizon, bool),
+            "moving": _moving(env, ep.physics_state[context + 1 : n + 1], moving_geoms),
+            "start_physics": ep.physics_state[context],
+        }
+        for ep in usable
+    ]
     env.close()
-    batch = {k: np.stack([r[k] for r in rec]) for k in rec[0]}
-    return TruthBatch(**batch, source=["dataset"] * len(rec), context=context)
+    return TruthBatch(**_stack(rows), source=["dataset"] * len(rows), context=context)
 
 
 def state_sweep_truth(
@@ -178,34 +173,38 @@ def state_sweep_truth(
     ``start_physics`` (N, n), the MuJoCo state at the last context frame, and ``valid`` (N, H): the
     steps up to and including the one where the episode would have terminated."""
     env = TruthEnv(task.replace(episode_length=context + horizon))
-    pol = build_policy(policy, env)
-    pix, sts, acts, starts, future = [], [], [], [], []
-    s, tries = seed, 0
-    while len(starts) < episodes and tries < 20 * episodes + 20:
-        tries += 1
-        obs, _ = env.reset(seed=s)
-        pol.reset(np.random.default_rng(s))
-        s += 1
-        p, st, a, ok = [obs["pixels"]], [obs["state"]], [], True
-        for _ in range(context):
-            a.append(np.asarray(pol(obs), np.float32))
-            obs, _, term, _, _ = env.step(a[-1])
-            p.append(obs["pixels"]), st.append(obs["state"])
-            ok &= not term
-        if not ok:
-            continue
-        pix.append(np.stack(p)), sts.append(np.stack(st)), acts.append(np.stack(a))
-        starts.append(env.get_physics_state())
-        future.append(np.stack([np.asarray(pol(obs), np.float32) for _ in range(horizon)]))
-    env.close()
-    out = BatchedTruth(task).rollout(np.stack(starts), np.stack(future), backend=backend)
+    try:
+        pol = make_policy(policy, env)
+        eps, future = [], []
+        for ep in episodes_past_context(env, pol, episodes, seed, context, steps=context, physics=True):
+            eps.append(ep)
+            future.append(_draw_actions(pol, ep, horizon))
+    finally:
+        env.close()
+    starts, actions = np.stack([ep.physics_state[-1] for ep in eps]), np.stack(future)
+    out = BatchedTruth(task).rollout(starts, actions, backend=backend)
     return {
-        "context": ContextBank(np.stack(pix), np.stack(acts), np.stack(sts).astype(np.float32)),
-        "action": np.stack(future),
+        "context": context_bank(eps, context),
+        "action": actions,
         "state": out["state"],
         "valid": _until_terminated(out["terminated"]),
-        "start_physics": np.stack(starts),
+        "start_physics": starts,
     }
+
+
+def _draw_actions(policy, ep: Episode, horizon: int) -> np.ndarray:
+    """The next ``horizon`` actions of a state-independent policy, drawn in advance after ``ep``."""
+    last = {k: v[-1] for k, v in ep.obs.items()} if isinstance(ep.obs, dict) else ep.obs[-1]
+    return np.stack([np.asarray(policy(last), np.float32) for _ in range(horizon)])
+
+
+def context_bank(eps: list[Episode], context: int) -> ContextBank:
+    """The first ``context`` steps of each episode as real starts for the dream: frames from its
+    ``pixels`` observations, or from the ``frames`` it rendered (a state-observation env)."""
+    k = context
+    pixels = np.stack([(ep.key("pixels") if ep.frames is None else ep.frames)[: k + 1] for ep in eps])
+    state = np.stack([ep.key("state")[: k + 1] for ep in eps]).astype(np.float32)
+    return ContextBank(pixels, np.stack([ep.actions[:k] for ep in eps]), state)
 
 
 def state_sweep(
@@ -242,8 +241,3 @@ def dream_open_loop(model: WorldModel, bank: ContextBank, actions: np.ndarray, p
         future = torch.as_tensor(actions[idx], dtype=torch.float32, device=device)
         outs.append({k: v.cpu().numpy() for k, v in model.open_loop(rows, future, pixels=pixels).items()})
     return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
-
-
-def clone_policy(policy, n: int) -> list:
-    """``n`` copies of a behaviour policy that share its (read-only) network but not its noise state."""
-    return [copy.copy(policy) for _ in range(n)]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +18,39 @@ from wmgym.calibrate.rollouts import TruthBatch, dream_open_loop, record_truth, 
 from wmgym.dream.loading import load_dream
 from wmgym.dream.vector_env import DreamVectorEnv
 from wmgym.metrics import interval_coverage, pearson, precision_recall, psnr, spearman, ssim, trust_horizon
+from wmgym.policies import parse_policy
 from wmgym.tasks import TaskSpec, get_task
 
 CARD = "card.json"
+MARKER = {"wmgym": "calibration"}
+"""In every card `calibrate` writes: a folder whose card.json holds it may be overwritten."""
 REPORT_HORIZONS = (1, 5, 15, 50)
+_STATE_FREE = ("random", "zero", "ou-noise", "ou")
+_BACKENDS = ("auto", "mujoco", "mjx")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CalibrationConfig:
-    """What `calibrate` measures, and on how much data."""
+    """What `calibrate` measures, and on how much data.
+
+    Raises:
+        ValueError: a count or length out of range, an unknown policy name or physics backend.
+    """
 
     episodes: int = 32
     """Rendered paired rollouts (pixels and state), split over the behaviour policies and ``policies``."""
     state_episodes: int = 128
-    """More paired rollouts for state error and uncertainty, ground truth from ``mujoco.rollout``."""
+    """More paired rollouts for state error and uncertainty, ground truth from ``mujoco.rollout``
+    (split over the behaviour policies; 0: skip them)."""
     horizon: int = 50
     """Open-loop steps after the context."""
     context: int = 4
     """Real steps the model filters before it predicts (K; K+1 frames)."""
     behaviour: tuple[str, ...] = ("ou-noise", "random")
-    """Action sources of the open-loop pairs (state-independent, so the state sweep can batch them)."""
+    """Action sources of the open-loop pairs: ``random``, ``zero``, ``ou-noise`` (state-independent,
+    so the state sweep can draw their actions in advance)."""
     policies: tuple[str, ...] = ()
-    """SB3 ``.zip`` policies (``@NOISE`` suffix for action noise): their closed-loop actions in MuJoCo
-    are replayed in the dream, and they join the policy-level comparison."""
+    """SB3 .zip policies (suffix @NOISE for action noise), replayed in the dream and compared; loading one runs its code."""
     policy_episodes: int = 8
     """Episodes per policy for the dream-vs-MuJoCo return comparison (0: skip it)."""
     policy_steps: int | None = None
@@ -54,26 +65,117 @@ class CalibrationConfig:
     seed: int = 10_000
     """Seeds of the truth episodes (kept away from the collection seeds of the zoo's data)."""
     device: str = "cpu"
+    """Torch device of the world model (``cpu``, ``cuda``, ``cuda:1``, ...)."""
     videos: bool = True
-    extra: dict = field(default_factory=dict)
+    """Write mp4s of the worst and a typical rendered rollout (truth | dream | error)."""
+
+    def __post_init__(self):
+        _check_counts(self)
+        _check_policies(self)
+        if self.physics_backend not in _BACKENDS:
+            raise ValueError(f"physics_backend must be one of {', '.join(_BACKENDS)}, got {self.physics_backend!r}")
+
+
+def _check_counts(cfg: CalibrationConfig) -> None:
+    for name, low in (("episodes", 1), ("horizon", 1), ("context", 1), ("state_episodes", 0), ("policy_episodes", 0)):
+        _at_least(cfg, name, low)
+    if cfg.policy_steps is not None:
+        _at_least(cfg, "policy_steps", 1)
+    if 0 < cfg.state_episodes < len(cfg.behaviour):
+        raise ValueError(
+            f"state_episodes ({cfg.state_episodes}) are split over the {len(cfg.behaviour)} behaviour "
+            "policies: use at least one per policy, or 0 to skip the state sweep"
+        )
+
+
+def _at_least(cfg: CalibrationConfig, name: str, low: int) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_policies(cfg: CalibrationConfig) -> None:
+    if not cfg.behaviour:
+        raise ValueError("behaviour needs at least one policy, e.g. ('ou-noise', 'random')")
+    for name in cfg.behaviour:
+        if parse_policy(name)[0] not in _STATE_FREE:
+            raise ValueError(f"behaviour {name!r}: use {', '.join(_STATE_FREE[:3])} (their actions ignore the state)")
+    for name in (*cfg.policies, *cfg.baseline_policies):
+        parse_policy(name)  # a bad @NOISE suffix fails now, not after the rendered rollouts
 
 
 def calibrate(model: str | Path, out: str | Path, config: CalibrationConfig | None = None, task=None, progress=True):
-    """Pair ``model`` (a zoo name or checkpoint folder) with MuJoCo; write ``out/card.json``,
-    ``out/report.md`` with PNG plots, and mp4s of the worst and a typical rollout. Returns the card.
+    """Pair ``model`` with MuJoCo and write its calibration card and report into ``out``.
 
-    ``task`` (a name or TaskSpec) checks that the truth side is the task the model was trained on.
+    Args:
+        model: a zoo name or a checkpoint folder.
+        out: the folder for ``card.json``, ``report.md`` with PNG plots, and mp4s of the worst and a
+            typical rollout. Missing, empty, or holding an earlier calibration (which is replaced).
+        config: what to measure (default: `CalibrationConfig()`).
+        task: a task name or TaskSpec, to check that the truth side is the task the model was
+            trained on (default: the model's own).
+        progress: show progress bars.
+
+    Returns:
+        The card, as written to ``out/card.json``.
+
+    Raises:
+        FileExistsError: ``out`` holds files that a calibration did not write.
     """
-    cfg = config or CalibrationConfig()
-    if cfg.horizon < 1 or cfg.context < 1 or cfg.episodes < 1:
-        raise ValueError(
-            f"horizon, context and episodes must be >= 1; got {cfg.horizon}, {cfg.context}, {cfg.episodes}"
-        )
     out = Path(out)
+    check_out(out)
+    return write_calibration(model, out, config or CalibrationConfig(), task, progress)
+
+
+def check_out(out: Path, cards: tuple[str, ...] = (CARD,)) -> None:
+    """Refuse an ``out`` that is neither missing, nor empty, nor an earlier calibration's folder (one
+    of ``cards`` in it holds `MARKER`; none given: only a missing or empty folder will do), so that a
+    user's files are never overwritten.
+
+    Raises:
+        FileExistsError: ``out`` is a file, or a folder that wmgym did not write.
+    """
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if out.is_dir() and any(_is_calibration(out / c) for c in cards):
+        return
+    what = f"is not an earlier calibration's folder (no {CARD} written by wmgym)" if cards else "is not empty"
+    raise FileExistsError(
+        f"{out} exists and {what}; refusing to overwrite what is there. "
+        "Choose another --out (or remove that folder yourself)."
+    )
+
+
+def _is_calibration(card: Path) -> bool:
+    try:
+        return json.loads(card.read_text()).get("wmgym") == MARKER["wmgym"]
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def write_calibration(model: str | Path, out: Path, cfg: CalibrationConfig, task=None, progress=True) -> dict:
+    """`calibrate` without the check of ``out`` (for `wmgym.calibrate.improve`, which checked its
+    own folder first): measure, then write the card and report."""
     wm, saved_spec, action_space, bank = load_dream(model, cfg.device)
     spec = _truth_spec(saved_spec, task)
     wm.eval()
     start = time.perf_counter()
+    truth, pred = _rendered_pairs(wm, spec, cfg, progress)
+    sweep = _state_sweep(wm, spec, cfg, progress)
+    returns = _returns((wm, saved_spec, action_space, bank), spec, cfg, progress)
+    fidelity, state = _fidelity(spec, wm, truth, pred), _state_metrics(spec, truth, pred, sweep)
+    card = {
+        **_header(model, spec, cfg, truth, sweep),
+        **_metrics(spec, truth, pred, sweep, fidelity, state),
+        "returns": returns,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    return _write(out, card, spec, truth, pred, fidelity, state, sweep, cfg.videos)
+
+
+def _rendered_pairs(wm, spec: TaskSpec, cfg: CalibrationConfig, progress: bool) -> tuple[TruthBatch, dict]:
+    """The rendered truth episodes (each behaviour and SB3 policy, then any datasets) and the model's
+    open-loop prediction of them."""
     sources = list(cfg.behaviour) + list(cfg.policies)
     per = math.ceil(cfg.episodes / len(sources))
     batches = []
@@ -85,66 +187,91 @@ def calibrate(model: str | Path, out: str | Path, config: CalibrationConfig | No
 
         batches.append(truth_from_dataset(spec, load_episodes(path)[1], cfg.context, cfg.horizon))
     truth = TruthBatch.concat(batches)
-    pred = dream_open_loop(wm, truth.context_bank(), truth.action[:, cfg.context :])
-    fidelity = _fidelity(spec, wm, truth, pred, cfg)
+    return truth, dream_open_loop(wm, truth.context_bank(), truth.action[:, cfg.context :])
 
-    sweep = None
-    if cfg.state_episodes:
-        if progress:
-            print(f"state sweep: {cfg.state_episodes} open-loop pairs through mujoco.rollout", flush=True)
-        sweep = state_sweep(
-            spec, cfg.behaviour, cfg.state_episodes, cfg.seed + 50_000, cfg.context, cfg.horizon, cfg.physics_backend
-        )
-        sweep["pred"] = dream_open_loop(wm, sweep["context"], sweep["action"], pixels=False)
-    state = _state_metrics(spec, truth, pred, sweep)
-    uncertainty = _uncertainty(truth, pred, sweep)
-    trust = _trust(spec, fidelity, state, cfg.horizon)
 
-    returns = None
-    if cfg.policy_episodes:
-        steps = cfg.policy_steps or spec.episode_length - cfg.context
-        dream = DreamVectorEnv(
-            wm,
-            saved_spec.replace(episode_length=steps),
-            action_space,
-            bank,
-            num_envs=cfg.policy_episodes,
-            autoreset=False,
-        )
-        results = []
-        pols = list(cfg.baseline_policies) + list(cfg.policies)
-        for i, p in enumerate(tqdm(pols, desc="policy returns", disable=not progress, mininterval=1)):
-            results.append(
-                policy_returns(dream, p, cfg.policy_episodes, cfg.seed + 100_000 + 1000 * i, cfg.context, steps)
-            )
-        returns = {"steps": steps, "by_policy": results, **(correlation(results) if len(results) >= 3 else {})}
+def _state_sweep(wm, spec: TaskSpec, cfg: CalibrationConfig, progress: bool) -> dict | None:
+    """The state-only pairs with the model's prediction under ``pred`` (None if ``state_episodes`` is 0)."""
+    if not cfg.state_episodes:
+        return None
+    if progress:
+        print(f"state sweep: {cfg.state_episodes} open-loop pairs through mujoco.rollout", flush=True)
+    sweep = state_sweep(
+        spec, cfg.behaviour, cfg.state_episodes, cfg.seed + 50_000, cfg.context, cfg.horizon, cfg.physics_backend
+    )
+    sweep["pred"] = dream_open_loop(wm, sweep["context"], sweep["action"], pixels=False)
+    return sweep
 
-    card = {
+
+def _returns(dream: tuple, spec: TaskSpec, cfg: CalibrationConfig, progress: bool) -> dict | None:
+    """Every policy's returns in MuJoCo and in the dream (``dream``: what `load_dream` returned), and
+    their correlation across policies (None if ``policy_episodes`` is 0)."""
+    if not cfg.policy_episodes:
+        return None
+    wm, saved_spec, action_space, bank = dream
+    steps = cfg.policy_steps or spec.episode_length - cfg.context
+    env = DreamVectorEnv(
+        wm, saved_spec.replace(episode_length=steps), action_space, bank, num_envs=cfg.policy_episodes, autoreset=False
+    )
+    pols = list(cfg.baseline_policies) + list(cfg.policies)
+    results = [
+        policy_returns(env, p, cfg.policy_episodes, cfg.seed + 100_000 + 1000 * i, cfg.context, steps)
+        for i, p in enumerate(tqdm(pols, desc="policy returns", disable=not progress, mininterval=1))
+    ]
+    return {"steps": steps, "by_policy": results, **(correlation(results) if len(results) >= 3 else {})}
+
+
+def _header(model, spec: TaskSpec, cfg: CalibrationConfig, truth: TruthBatch, sweep: dict | None) -> dict:
+    """What was measured: the card's marker, model, task, date, settings and episode counts."""
+    return {
+        **MARKER,
         "model": str(model),
         "task": spec.name,
         "date": time.strftime("%Y-%m-%d"),
-        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items() if k != "extra"},
+        "settings": {f.name: getattr(cfg, f.name) for f in fields(cfg)},
         "episodes": {
             "rendered": len(truth),
             "state_sweep": 0 if sweep is None else len(sweep["state"]),
             "sources": sorted(set(truth.source)),
         },
-        "trust_horizon": trust,
-        "by_horizon": {str(h): _row(fidelity, state, h) for h in REPORT_HORIZONS if h <= cfg.horizon},
+    }
+
+
+def _metrics(spec: TaskSpec, truth: TruthBatch, pred: dict, sweep, fidelity: dict, state: dict) -> dict:
+    """The card's measurements of the paired rollouts: trust horizon, per-horizon rows, reward,
+    termination and uncertainty."""
+    horizon = truth.valid.shape[1]
+    return {
+        "trust_horizon": _trust(spec, fidelity, state, horizon),
+        "by_horizon": {str(h): _row(fidelity, state, h) for h in REPORT_HORIZONS if h <= horizon},
         "reward": fidelity["reward"],
         "termination": fidelity.get("termination"),
-        "uncertainty": uncertainty,
-        "returns": returns,
-        "seconds": round(time.perf_counter() - start, 1),
-        **cfg.extra,
+        "uncertainty": _uncertainty(truth, pred, sweep),
     }
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write(out: Path, card: dict, spec, truth, pred, fidelity, state, sweep, videos: bool) -> dict:
+    """Write the report (plots, videos, report.md) and then ``card.json`` into ``out``; return the card."""
     from wmgym.calibrate.report import write_report
 
-    card["files"] = write_report(out, card, spec, truth, pred, fidelity, state, sweep, videos=cfg.videos)
+    out.mkdir(parents=True, exist_ok=True)
+    _remove_previous(out)
+    card["files"] = write_report(out, card, spec, truth, pred, fidelity, state, sweep, videos=videos)
     card = _jsonable(card)
     (out / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def _remove_previous(out: Path) -> None:
+    """Delete the files an earlier calibration in ``out`` listed in its card, so none is left stale."""
+    try:
+        files = json.loads((out / CARD).read_text()).get("files", {})
+    except (OSError, ValueError):
+        return
+    for name in files.values() if isinstance(files, dict) else ():
+        path = out / str(name)
+        if path.parent == out and path.is_file():
+            path.unlink()
 
 
 def _truth_spec(saved: TaskSpec, task) -> TaskSpec:
@@ -168,8 +295,10 @@ def _nan_where(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return np.where(valid, x, np.nan)
 
 
-def _fidelity(spec: TaskSpec, wm, truth: TruthBatch, pred: dict, cfg: CalibrationConfig) -> dict:
-    k = cfg.context
+def _fidelity(spec: TaskSpec, wm, truth: TruthBatch, pred: dict) -> dict:
+    """Per-(episode, horizon) pixel and reward errors of the rendered pairs (NaN after an episode
+    ended), against the repeat-last-frame and background baselines; reward and termination scores."""
+    k = truth.context
     true_px = truth.pixels[:, k + 1 :]
     repeat = np.broadcast_to(truth.pixels[:, k : k + 1], true_px.shape)
     background = np.broadcast_to(wm.background_frame().cpu().numpy(), true_px.shape)
