@@ -8,20 +8,24 @@ trust horizon (the task's tolerances, `wmgym.tasks.suite`); uncertainty-error ra
 dream-vs-MuJoCo return correlation across policies: random, zero, OU noise, and SB3 SAC policies
 trained in MuJoCo for 1k, 3k, a third of and all their steps (agents/sac_truth.py --checkpoints),
 the final one also with action noise 0.3 and 1.0 (9 policies). With --improve, one model also goes
-through active calibration and the before/after is recorded. --ship copies each card into
-wmgym/zoo/<name>/calibration.json, which `wmgym zoo` lists.
+through active calibration (what `wmgym improve` runs) and the before/after is recorded. --ship
+copies each card into wmgym/zoo/<name>/calibration.json, which `wmgym zoo` lists. Every flag of
+`wmgym calibrate` is accepted too (`--episodes`, `--state-episodes`, ...: `CalibrationConfig`).
 Writes benchmarks/results/calibration.{json,md} and the full reports under --work.
 """
 
 from __future__ import annotations
 
-import argparse
+import inspect
 import json
 import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import tyro
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -30,6 +34,36 @@ from wmgym.checkpoint import read_config  # noqa: E402
 from wmgym.zoo import ZOO, zoo_models  # noqa: E402
 
 HORIZONS = ("1", "5", "15", "50")
+IMPROVE = inspect.signature(improve).parameters  # its defaults, rather than copies of them
+
+
+@dataclass
+class Args:
+    """What to calibrate, and where the results go."""
+
+    models: tuple[str, ...] | None = None
+    """Zoo models (default: all)."""
+    policies_dir: Path | None = None
+    """Folder with sac-<task>.zip and sac-<task>_<steps>.zip (agents/sac_truth.py --checkpoints).
+    Loading an SB3 .zip runs code from it (SB3 unpickles it): load only files you trust."""
+    improve: str | None = None
+    """A zoo model to run active calibration on (`wmgym improve`)."""
+    improve_rounds: int = 1
+    """Active calibration rounds."""
+    improve_minutes: float = IMPROVE["minutes"].default
+    """Fine-tuning per round."""
+    improve_episodes: int = IMPROVE["episodes"].default
+    """New MuJoCo episodes per round."""
+    improve_with: tuple[str, ...] = IMPROVE["train_also"].default
+    """The model's own training data, to fine-tune on too."""
+    work: Path = Path("runs/calibration")
+    """Folder for the full reports."""
+    ship: bool = False
+    """Copy each card into wmgym/zoo/<name>/calibration.json."""
+    results: Path = Path(__file__).parent / "results"
+    """Folder for calibration.json and calibration.md."""
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    """What each calibration measures."""
 
 
 def policies_for(task: str, folder: Path | None) -> list[str]:
@@ -41,6 +75,12 @@ def policies_for(task: str, folder: Path | None) -> list[str]:
         print(f"no {final}: {task} is compared on the baseline policies only", file=sys.stderr)
         return []
     return [str(p) for p in partial] + [str(final), f"{final}@0.3", f"{final}@1.0"]
+
+
+def with_policies(args: Args, task: str) -> CalibrationConfig:
+    """The calibration settings, with the policies of ``task`` from ``--policies-dir`` added."""
+    found = tuple(policies_for(task, args.policies_dir))
+    return replace(args.calibration, policies=args.calibration.policies + found)
 
 
 def summarize(card: dict) -> dict:
@@ -147,23 +187,7 @@ def write_md(path: Path, result: dict) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="*", default=None, help="zoo models (default: all)")
-    p.add_argument(
-        "--policies-dir", type=Path, default=None, help="folder with sac-<task>.zip and sac-<task>_<steps>.zip"
-    )
-    p.add_argument("--episodes", type=int, default=32)
-    p.add_argument("--state-episodes", type=int, default=128)
-    p.add_argument("--policy-episodes", type=int, default=8)
-    p.add_argument("--improve", default=None, help="a zoo model to run active calibration on")
-    p.add_argument("--improve-rounds", type=int, default=1)
-    p.add_argument("--improve-minutes", type=float, default=5.0)
-    p.add_argument("--improve-episodes", type=int, default=120)
-    p.add_argument("--improve-with", nargs="*", default=[], help="the model's own training data, to fine-tune on too")
-    p.add_argument("--work", type=Path, default=Path("runs/calibration"))
-    p.add_argument("--ship", action="store_true", help="copy each card into wmgym/zoo/<name>/calibration.json")
-    p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
-    args = p.parse_args()
+    args = tyro.cli(Args, description=__doc__.splitlines()[0], config=(tyro.conf.OmitArgPrefixes,))
     result = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "machine": f"{os.cpu_count()} cores, CPU only",
@@ -178,13 +202,7 @@ def main() -> None:
         result["improve"] = json.loads(json_path.read_text()).get("improve")
     for name in zoo_models() if args.models is None else args.models:
         task = read_config(ZOO / name)["task"]["name"]
-        cfg = CalibrationConfig(
-            episodes=args.episodes,
-            state_episodes=args.state_episodes,
-            policy_episodes=args.policy_episodes,
-            policies=tuple(policies_for(task, args.policies_dir)),
-        )
-        card = calibrate(name, args.work / name, cfg)
+        card = calibrate(name, args.work / name, with_policies(args, task))
         result["models"][name] = summarize(card)
         if args.ship:
             shutil.copy(args.work / name / "card.json", ZOO / name / "calibration.json")
@@ -192,17 +210,11 @@ def main() -> None:
         write_md(args.results / "calibration.md", result)
     if args.improve:
         task = read_config(ZOO / args.improve)["task"]["name"]
-        cfg = CalibrationConfig(
-            episodes=args.episodes,
-            state_episodes=args.state_episodes,
-            policy_episodes=args.policy_episodes,
-            policies=tuple(policies_for(task, args.policies_dir)),
-        )
         card = improve(
             args.improve,
             args.work / f"{args.improve}-improve",
             args.improve_rounds,
-            cfg,
+            with_policies(args, task),
             minutes=args.improve_minutes,
             episodes=args.improve_episodes,
             train_also=tuple(args.improve_with),

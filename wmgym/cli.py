@@ -1,199 +1,260 @@
-"""The ``wmgym`` command: ``wmgym tasks | collect | train | video | calibrate | demo | zoo``.
+"""The ``wmgym`` command: ``wmgym tasks | collect | train | video | calibrate | improve | demo | zoo``.
 
-Each subcommand is a thin shell over a library function; run ``wmgym <command> --help``.
+Each command is a thin shell over one library function. Its flags are derived (by tyro) from that
+function's signature or from the config dataclass it takes, with their docstrings as help, so every
+default is written once, where the library defines it; ``wmgym <command> --help`` shows them all.
+Library imports stay inside the commands: ``wmgym --help`` loads neither torch nor MuJoCo.
 """
 
-from __future__ import annotations
-
 import argparse
+import inspect
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated
+
+# SB3 saves a policy with pickled parts (cloudpickle) and loading unpickles them.
+UNTRUSTED_POLICIES = "Loading an SB3 .zip runs code from it (SB3 unpickles it): load only files you trust."
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        parser = _parser()
+        parser.parse_args(argv)  # --help exits 0 here, an unknown command exits 2
         parser.print_help()
         return 2
+    name, args = argv[0], argv[1:]
+    from wmgym.errors import CheckpointError  # light; every wmgym.errors class is a ValueError too
+
     try:
-        return args.run(args) or 0
-    except (KeyError, ValueError, FileNotFoundError, FileExistsError) as e:
+        return COMMANDS[name][0](name, args)
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError, CheckpointError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"wmgym {args.command}: error: {message}", file=sys.stderr)
+        print(f"wmgym {name}: error: {message}", file=sys.stderr)
         return 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="wmgym", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command")
-
-    s = sub.add_parser("tasks", help="list the task suite")
-    s.set_defaults(run=_tasks)
-
-    s = sub.add_parser("collect", help="collect truth episodes into a Minari dataset")
-    s.add_argument("--task", required=True, help="task name (see `wmgym tasks`)")
-    s.add_argument("--episodes", type=int, required=True, help="episodes the dataset should hold in total")
-    s.add_argument("--out", required=True, type=Path, help="dataset folder (resumed if it holds the same collection)")
-    s.add_argument("--policy", default="random", help="random | ou-noise | path to an SB3 model .zip (default: random)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worker processes")
-    s.add_argument("--noise", type=float, default=0.0, help="Gaussian action noise for SB3 policies")
-    s.set_defaults(run=_collect)
-
-    s = sub.add_parser("train", help="train a world model on Minari datasets (resumes an existing --out)")
-    s.add_argument("--data", required=True, type=Path, action="append", help="dataset folder (repeat for several)")
-    s.add_argument("--out", required=True, type=Path, help="run folder: checkpoint/, tensorboard/, config.json")
-    s.add_argument("--preset", default="small", help="debug | small | base (default: small)")
-    s.add_argument("--steps", type=int, help="train until this many gradient steps in total")
-    s.add_argument("--minutes", type=float, help="train for this many minutes")
-    s.add_argument("--batch-size", type=int, default=16)
-    s.add_argument("--seq-len", type=int, default=32)
-    s.add_argument("--lr", type=float, default=6e-4)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    s.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
-    s.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA)")
-    s.add_argument("--eval-every", type=int, default=500)
-    s.add_argument("--checkpoint-every", type=int, default=250)
-    s.set_defaults(run=_train)
-
-    s = sub.add_parser("video", help="write a dataset episode to mp4")
-    s.add_argument("--data", required=True, type=Path, help="dataset folder")
-    s.add_argument("--episode", type=int, default=0)
-    s.add_argument("--out", required=True, type=Path, help="mp4 file to write")
-    s.set_defaults(run=_video)
-
-    s = sub.add_parser("calibrate", help="measure a world model against MuJoCo: card, report, videos")
-    s.add_argument("--model", required=True, help="a zoo name (`wmgym zoo`) or a checkpoint folder")
-    s.add_argument("--out", required=True, type=Path, help="folder for card.json, report.md, plots and mp4s")
-    s.add_argument("--episodes", type=int, default=32, help="rendered paired rollouts")
-    s.add_argument("--state-episodes", type=int, default=128, help="state-only paired rollouts (mujoco.rollout)")
-    s.add_argument("--horizon", type=int, default=50, help="open-loop steps after the context")
-    s.add_argument("--context", type=int, default=4, help="real steps the model filters first")
-    s.add_argument("--policies", nargs="*", default=[], help="SB3 .zip policies (suffix @NOISE for action noise)")
-    s.add_argument("--policy-episodes", type=int, default=8, help="episodes per policy for dream-vs-MuJoCo returns")
-    s.add_argument("--policy-steps", type=int, default=None, help="steps per policy episode (default: the task's)")
-    s.add_argument("--data", nargs="*", default=[], help="datasets whose episodes are paired too (held-out data)")
-    s.add_argument("--task", default=None, help="check the truth env is this task (default: the model's own)")
-    s.add_argument("--seed", type=int, default=10_000)
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--no-videos", action="store_true")
-    s.add_argument("--improve", type=int, default=0, metavar="ROUNDS", help="active calibration rounds")
-    s.add_argument("--improve-minutes", type=float, default=5.0, help="fine-tuning per round")
-    s.add_argument("--improve-episodes", type=int, default=120, help="new MuJoCo episodes per round")
-    s.add_argument("--improve-with", nargs="*", default=[], help="datasets to fine-tune on too (the model's own data)")
-    s.set_defaults(run=_calibrate)
-
-    s = sub.add_parser("demo", help="the main job, end to end, on a shipped model (offline)")
-    s.add_argument("--task", default="reacher", help="a shipped model (see `wmgym zoo`)")
-    s.add_argument("--ppo-steps", type=int, default=300_000, help="PPO training steps in the dream")
-    s.add_argument("--n-envs", type=int, default=64, help="batched dream envs for PPO")
-    s.add_argument("--eval-episodes", type=int, default=20)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", type=Path, default=Path("wmgym-demo"))
-    s.set_defaults(run=_demo)
-
-    s = sub.add_parser("zoo", help="list the world models shipped in the package")
-    s.set_defaults(run=_zoo)
+    p = argparse.ArgumentParser(
+        prog="wmgym",
+        description=__doc__.splitlines()[0],
+        epilog="`wmgym <command> --help` lists a command's flags, with their defaults.",
+    )
+    sub = p.add_subparsers(title="commands", metavar="<command>")
+    for name, (_, summary) in COMMANDS.items():
+        sub.add_parser(name, help=summary)
     return p
 
 
-def _tasks(args) -> int:
-    from wmgym import truth_env_id
-    from wmgym.tasks import get_task, list_tasks
+def _cli(name: str, command: Callable[..., int], argv: list[str], note: str = "") -> int:
+    """Parse ``argv`` into ``command``'s parameters and call it."""
+    import tyro
 
-    for name in list_tasks():
-        spec = get_task(name)
-        h, w = spec.image_size
-        print(
-            f"{name:18s} {spec.gym_id:20s} {truth_env_id(name):32s} {h}x{w}  {spec.camera.mode} camera, "
-            f"{spec.episode_length} steps{', terminates' if spec.terminates else ''}"
-        )
-    return 0
+    description = COMMANDS[name][1] + (f"\n{note}" if note else "")
+    return tyro.cli(command, prog=f"wmgym {name}", description=description, args=argv)
 
 
-def _collect(args) -> int:
+def _flat(config_class: type):
+    """``config_class`` as a parameter whose fields are flags of their own (``--batch-size``, not
+    ``--config.batch-size``) and whose ``ValueError`` (its own checks) reaches `main`: tyro would
+    print a nested dataclass's in a box of its own."""
+    import tyro
+
+    return Annotated[config_class, tyro.conf.arg(name="")]
+
+
+def _like(func: Callable, run: Callable[..., int], drop: tuple[str, ...] = (), **overrides) -> Callable[..., int]:
+    """``run`` presented to tyro with ``func``'s parameters (less ``drop``) and docstring, so the flags,
+    their defaults and help come from ``func``. ``overrides`` maps a parameter to a command-line
+    type (``task=str`` where ``func`` also takes an object), or to ``(type, default)``."""
+    params = []
+    for p in inspect.signature(func, eval_str=True).parameters.values():
+        if p.name in drop:
+            continue
+        typ, default = overrides.get(p.name, p.annotation), p.default
+        if isinstance(typ, tuple):
+            typ, default = typ
+        params.append(p.replace(annotation=typ, default=default))
+    run.__signature__ = inspect.Signature(params)
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    run.__doc__ = func.__doc__
+    return run
+
+
+def _tasks(name: str, argv: list[str]) -> int:
+    def tasks() -> int:
+        from wmgym import truth_env_id
+        from wmgym.tasks import get_task, list_tasks
+
+        for task in list_tasks():
+            spec = get_task(task)
+            h, w = spec.image_size
+            print(
+                f"{task:18s} {spec.gym_id:20s} {truth_env_id(task):32s} {h}x{w}  {spec.camera.mode} camera, "
+                f"{spec.episode_length} steps{', terminates' if spec.terminates else ''}"
+            )
+        return 0
+
+    return _cli(name, tasks, argv)
+
+
+def _collect(name: str, argv: list[str]) -> int:
+    import tyro
+
     from wmgym.data import collect
 
-    result = collect(
-        args.task, args.episodes, args.out, policy=args.policy, seed=args.seed, workers=args.workers, noise=args.noise
+    def run(out: Path, workers: int, **kwargs) -> int:
+        _check_workers(workers)
+        result = collect(out=out, workers=workers, **kwargs)
+        if result.interrupted:
+            return 130
+        print(
+            f"{result.episodes} episodes in {out} (+{result.new_episodes} now, {result.new_steps} steps, "
+            f"{result.new_steps / max(result.seconds, 1e-9):.0f} steps/s)"
+        )
+        print(f'read it with: minari.MinariDataset("{out / "data"}")')
+        return 0
+
+    policy_help = f"random, zero, ou-noise, or an SB3 model .zip (e.g. sac:model.zip). {UNTRUSTED_POLICIES}"
+    command = _like(
+        collect,
+        run,
+        drop=("progress", "start_states"),
+        task=str,
+        out=Path,
+        policy=Annotated[str, tyro.conf.arg(help=policy_help)],
+        # More processes than cores only add memory; two keep a small machine busy.
+        workers=(int, min(2, _cores())),
     )
-    if result.interrupted:
-        return 130
-    print(
-        f"{result.episodes} episodes in {args.out} (+{result.new_episodes} now, {result.new_steps} steps, "
-        f"{result.new_steps / max(result.seconds, 1e-9):.0f} steps/s)"
-    )
-    print(f'read it with: minari.MinariDataset("{args.out / "data"}")')
-    return 0
+    return _cli(name, command, argv)
 
 
-def _train(args) -> int:
+def _cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one: a container's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _check_workers(workers: int) -> None:
+    cores = _cores()
+    if workers > cores:
+        raise ValueError(
+            f"--workers {workers} is more than the {cores} CPU cores here: each worker renders on a core "
+            f"of its own and holds about 250 MB, so more only cost memory. Use --workers {cores} or fewer."
+        )
+
+
+def _train(name: str, argv: list[str]) -> int:
+    import tyro
+
     from wmgym.train import TrainConfig, train
 
-    if args.steps is None and args.minutes is None:
-        raise ValueError("say how long to train: --steps N or --minutes M")
-    config = TrainConfig(
-        preset=args.preset,
-        batch_size=args.batch_size,
-        seq_len=args.seq_len,
-        lr=args.lr,
-        steps=args.steps,
-        minutes=args.minutes,
-        seed=args.seed,
-        device=args.device,
-        precision=args.precision,
-        compile=args.compile,
-        eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every,
-    )
-    train([str(d) for d in args.data], args.out, config)
-    print(f"checkpoint: {args.out / 'checkpoint'}   logs: tensorboard --logdir {args.out / 'tensorboard'}")
-    return 0
+    def command(
+        data: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction], out: Path, config: _flat(TrainConfig)
+    ) -> int:
+        """Train, or resume training, a world model.
+
+        Args:
+            data: dataset folder (``wmgym collect --out``); repeat the flag for several.
+            out: run folder: checkpoint/, tensorboard/, config.json. An existing run resumes.
+        """
+        if not data:
+            raise ValueError("say what to train on: --data DIR [--data DIR2 ...]")
+        if config.steps is None and config.minutes is None:
+            raise ValueError("say how long to train: --steps N or --minutes M")
+        train(list(data), out, config)
+        print(f"checkpoint: {out / 'checkpoint'}   logs: tensorboard --logdir {out / 'tensorboard'}")
+        return 0
+
+    return _cli(name, command, argv)
 
 
-def _video(args) -> int:
-    from wmgym.data import load_episodes
-    from wmgym.video import write_mp4
+def _video(name: str, argv: list[str]) -> int:
+    def video(data: Path, out: Path, episode: int = 0) -> int:
+        """Write one episode of a dataset to mp4.
 
-    spec, episodes = load_episodes(args.data)
-    if not 0 <= args.episode < len(episodes):
-        raise ValueError(f"--episode must be in 0..{len(episodes) - 1}, got {args.episode}")
-    path = write_mp4(episodes[args.episode].pixels, args.out)
-    print(f"wrote {path}")
-    return 0
+        Args:
+            data: dataset folder.
+            out: mp4 file to write.
+            episode: which episode of the dataset (0 is the first).
+        """
+        from wmgym.data import load_episodes
+        from wmgym.video import write_mp4
+
+        _, episodes = load_episodes(data)
+        if not 0 <= episode < len(episodes):
+            raise ValueError(f"--episode must be in 0..{len(episodes) - 1}, got {episode}")
+        print(f"wrote {write_mp4(episodes[episode].pixels, out)}")
+        return 0
+
+    return _cli(name, video, argv)
 
 
-def _calibrate(args) -> int:
-    from wmgym.calibrate import CalibrationConfig, calibrate, improve
+def _calibrate(name: str, argv: list[str]) -> int:
+    if any(a.startswith("--improve") for a in argv):
+        raise ValueError("active calibration is its own command now: wmgym improve --model M --out DIR --rounds N")
+    from wmgym.calibrate import CalibrationConfig, calibrate
 
-    cfg = CalibrationConfig(
-        episodes=args.episodes,
-        state_episodes=args.state_episodes,
-        horizon=args.horizon,
-        context=args.context,
-        policies=tuple(args.policies),
-        policy_episodes=args.policy_episodes,
-        policy_steps=args.policy_steps,
-        data=tuple(args.data),
-        seed=args.seed,
-        device=args.device,
-        videos=not args.no_videos,
-    )
-    if args.improve:
+    def command(model: str, out: Path, config: _flat(CalibrationConfig), task: str | None = None) -> int:
+        """Measure a world model against MuJoCo.
+
+        Args:
+            model: a zoo name (``wmgym zoo``) or a checkpoint folder.
+            out: folder for card.json, report.md, plots and mp4s.
+            task: check that the truth env is this task (default: the model's own).
+        """
+        _print_card(calibrate(model, out, config, task=task), out)
+        return 0
+
+    return _cli(name, command, argv, note=f"--policies: {UNTRUSTED_POLICIES}")
+
+
+def _improve(name: str, argv: list[str]) -> int:
+    import tyro
+
+    from wmgym.calibrate import CalibrationConfig, improve
+
+    default = {k: p.default for k, p in inspect.signature(improve).parameters.items()}
+
+    def command(
+        model: str,
+        out: Path,
+        rounds: int,
+        config: _flat(CalibrationConfig),
+        minutes_per_round: float = default["minutes"],
+        episodes_per_round: int = default["episodes"],
+        lr: float = default["lr"],
+        with_: Annotated[tuple[str, ...], tyro.conf.arg(name="with")] = default["train_also"],
+    ) -> int:
+        """Rounds of active calibration.
+
+        Args:
+            model: a zoo name (``wmgym zoo``) or a checkpoint folder to start from.
+            out: folder for card.json and report.md (before and after each round), and round<r>/.
+            rounds: rounds of: measure, collect MuJoCo episodes where the model errs, fine-tune.
+            minutes_per_round: fine-tuning per round.
+            episodes_per_round: new MuJoCo episodes per round, half from where the model errs most.
+            lr: fine-tuning learning rate.
+            with_: datasets to fine-tune on too (the model's own training data: it forgets less).
+        """
         card = improve(
-            args.model,
-            args.out,
-            args.improve,
-            cfg,
-            minutes=args.improve_minutes,
-            episodes=args.improve_episodes,
-            train_also=tuple(args.improve_with),
+            model,
+            out,
+            rounds,
+            config,
+            minutes=minutes_per_round,
+            episodes=episodes_per_round,
+            lr=lr,
+            train_also=tuple(with_),
         )
-    else:
-        card = calibrate(args.model, args.out, cfg, task=args.task)
+        _print_card(card, out)
+        return 0
+
+    return _cli(name, command, argv, note=f"--policies: {UNTRUSTED_POLICIES}")
+
+
+def _print_card(card: dict, out: Path) -> None:
     th = card["trust_horizon"]
     print(f"trust horizon: {th['steps']} of {th['of']} steps, limited by {th['limited_by']}")
     for name, c in th["criteria"].items():
@@ -207,34 +268,44 @@ def _calibrate(args) -> int:
     print(
         f"uncertainty vs error: Spearman {u['spearman_pooled']:.2f} (within horizon {u['spearman_within_horizon']:.2f})"
     )
-    print(f"card: {args.out / 'card.json'}\nreport: {args.out / 'report.md'}")
-    return 0
+    print(f"card: {out / 'card.json'}\nreport: {out / 'report.md'}")
 
 
-def _demo(args) -> int:
+def _demo(name: str, argv: list[str]) -> int:
     from wmgym.demo import run_demo
 
-    run_demo(
-        args.task,
-        args.out,
-        ppo_steps=args.ppo_steps,
-        n_envs=args.n_envs,
-        eval_episodes=args.eval_episodes,
-        seed=args.seed,
-    )
-    return 0
+    def run(**kwargs) -> int:
+        run_demo(**kwargs)
+        return 0
+
+    return _cli(name, _like(run_demo, run, out=str), argv)
 
 
-def _zoo(args) -> int:
-    from wmgym.zoo.export import summary
+def _zoo(name: str, argv: list[str]) -> int:
+    def zoo() -> int:
+        from wmgym.zoo.export import summary
 
-    rows = summary()
-    if not rows:
-        print("no world model ships yet")
-    for row in rows:
-        extras = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("name", "task"))
-        print(f"{row['name']:18s} task={row['task']:18s} {extras}")
-    return 0
+        rows = summary()
+        if not rows:
+            print("no world model ships yet")
+        for row in rows:
+            extras = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("name", "task"))
+            print(f"{row['name']:18s} task={row['task']:18s} {extras}")
+        return 0
+
+    return _cli(name, zoo, argv)
+
+
+COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
+    "tasks": (_tasks, "list the task suite"),
+    "collect": (_collect, "collect truth episodes into a Minari dataset (resumes an --out of the same collection)"),
+    "train": (_train, "train a world model on Minari datasets (resumes an existing --out)"),
+    "video": (_video, "write a dataset episode to mp4"),
+    "calibrate": (_calibrate, "measure a world model against MuJoCo: card, report, videos"),
+    "improve": (_improve, "active calibration: collect MuJoCo data where a model errs, fine-tune it, measure again"),
+    "demo": (_demo, "the main job, end to end, on a shipped model (offline)"),
+    "zoo": (_zoo, "list the world models shipped in the package"),
+}
 
 
 if __name__ == "__main__":

@@ -38,6 +38,16 @@ def run_demo(
     eval_episodes: int = 20,
     seed: int = 0,
 ) -> dict:
+    """Run the main job on a shipped model and write its outputs to ``out``.
+
+    Args:
+        task: a shipped model (`wmgym zoo`); without one, the data loop runs instead.
+        out: folder for the video, the PPO policy and demo_results.json.
+        ppo_steps: PPO training steps in the dream.
+        n_envs: batched dream envs PPO trains in.
+        eval_episodes: MuJoCo episodes per policy in the evaluation.
+        seed: seed of PPO, the side-by-side rollout and the evaluation episodes.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if task not in zoo_models():
@@ -106,7 +116,6 @@ def _returns(env, act, episodes: int, seed: int) -> list[float]:
 def _side_by_side_video(task: str, path: Path, seed: int) -> Path:
     truth = TruthEnv(task)
     policy = OUNoisePolicy(truth.action_space)
-    policy.reset(np.random.default_rng(seed))
     roll = paired_rollout(truth, DreamEnv(task, render_mode="rgb_array"), policy, seed)
     truth.close()
     frames = side_by_side(roll.truth_pixels, roll.dream_pixels, error_frames(roll.truth_pixels, roll.dream_pixels))

@@ -11,9 +11,11 @@ import contextlib
 import hashlib
 import json
 import multiprocessing as mp
+import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from tqdm import tqdm
 
 from wmgym.data import store
 from wmgym.episode import run_episode
-from wmgym.policies import make_policy, policy_identity
+from wmgym.policies import make_policy, parse_policy, policy_identity
 from wmgym.tasks.spec import TaskSpec
 from wmgym.tasks.suite import get_task
 from wmgym.truth.env import TruthEnv
@@ -53,7 +55,7 @@ def collect(
     policy: str = "random",
     seed: int = 0,
     workers: int = 1,
-    noise: float = 0.0,
+    noise: float | None = None,
     progress: bool = True,
     start_states: np.ndarray | None = None,
 ) -> CollectResult:
@@ -67,10 +69,13 @@ def collect(
         task: a task name (``wmgym tasks``) or a `TaskSpec`.
         episodes: total number of episodes the dataset should hold.
         out: dataset folder; ``minari.MinariDataset(out/"data")`` reads the result.
-        policy: ``random``, ``ou-noise`` or a stable-baselines3 ``.zip``.
+        policy: ``random``, ``zero``, ``ou-noise`` or a stable-baselines3 ``.zip`` (``algo:`` prefix and
+            ``@NOISE`` suffix allowed; see `wmgym.policies`). Loading a ``.zip`` runs code from it (SB3
+            unpickles it): load only files you trust.
         seed: collection seed.
         workers: worker processes (each renders its own episodes).
-        noise: Gaussian action noise for SB3 policies, in half action ranges.
+        noise: Gaussian action noise for SB3 policies, in half action ranges (default: the policy's
+            ``@NOISE`` suffix, else 0).
         progress: show a progress bar.
         start_states: (M, n) physics states (``TruthEnv.get_physics_state()``) to start episodes
             from instead of the env's own reset: episode i starts from ``start_states[i % M]``.
@@ -82,7 +87,15 @@ def collect(
         raise ValueError(f"--episodes must be at least 1, got {episodes}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if workers > len(os.sched_getaffinity(0)):
+        warnings.warn(
+            f"{workers} workers on {len(os.sched_getaffinity(0))} usable CPU cores: each renders in its own "
+            "process (~250 MB); more workers than cores only adds memory and switching",
+            stacklevel=2,
+        )
     env = TruthEnv(spec)
+    noise = parse_policy(policy)[1] if noise is None else noise
+    policy = parse_policy(policy)[0]
     make_policy(policy, env, noise)  # fail on a bad policy before anything is written
     if start_states is not None:
         start_states = np.asarray(start_states, np.float64)
