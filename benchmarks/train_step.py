@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from wmgym.model import WorldModel, preset
+from wmgym.model import WorldModel
+from wmgym.model.config import preset
 
 
 def batch(b: int, t: int) -> dict:

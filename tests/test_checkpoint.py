@@ -14,7 +14,8 @@ from safetensors.torch import save_file
 from wmgym import checkpoint
 from wmgym.checkpoint import find, load_model, load_trainer_state, read_config, recover, save
 from wmgym.errors import CheckpointError, DeviceError
-from wmgym.model import ContextBank, WorldModel, debug
+from wmgym.model import ContextBank, WorldModel
+from wmgym.model.config import debug
 from wmgym.tasks import get_task
 from wmgym.zoo import ZOO, resolve, zoo_models
 

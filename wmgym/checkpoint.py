@@ -37,7 +37,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
 from wmgym.errors import CheckpointError
-from wmgym.model import ContextBank, WorldModel, WorldModelConfig
+from wmgym.model import ContextBank, WorldModel, build, config_from_dict
 from wmgym.model.context import FILE as CONTEXT
 from wmgym.model.precision import resolve_device
 from wmgym.tasks import TaskSpec
@@ -171,7 +171,7 @@ def load_model(
         raise CheckpointError(
             f"checkpoint {folder} is damaged: {MODEL} holds non-finite weights (NaN or inf) in {bad!r}"
         )
-    model = WorldModel(WorldModelConfig.from_dict(config["model"]))
+    model = build(config_from_dict(config["model"]))
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
@@ -257,7 +257,7 @@ def _save_failed(folder: Path, e: Exception) -> str:
 def _parse_config(folder: Path) -> dict:
     try:
         config = json.loads((folder / CONFIG).read_text())
-        WorldModelConfig.from_dict(config["model"])
+        config_from_dict(config["model"])
         TaskSpec.from_dict(config["task"])
     except OSError as e:
         raise CheckpointError(f"checkpoint {folder}: {CONFIG} cannot be read ({e.strerror or e})") from None

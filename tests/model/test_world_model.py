@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from wmgym.model import WorldModel, WorldModelConfig, base, debug, preset, small
+from wmgym.model import WorldModel, WorldModelConfig
+from wmgym.model.config import base, debug, preset, small
 from wmgym.model.rssm import disagreement
 
 

@@ -69,9 +69,12 @@ def test_resume_changes_allows_what_may_change_and_names_what_may_not():
     assert TrainConfig(steps=10, lr=1e-3).resume_changes(saved, "RUN") == {}
     changes = TrainConfig(steps=20, lr=1e-4, device="cpu").resume_changes(saved, "RUN")
     assert changes == {"lr": [1e-3, 1e-4], "steps": [10, 20], "device": ["auto", "cpu"]}
-    for field in FIXED_ON_RESUME:
+    for field in (f for f in FIXED_ON_RESUME if f != "proprio_only"):
         value = {"preset": "debug", "init_from": "reacher", "heldout_fraction": 0.5}.get(field, 3)
         with pytest.raises(RunFolderError, match=f"cannot resume RUN with a different {field} "):
             TrainConfig(steps=10, lr=1e-3, **{field: value}).resume_changes(saved, "RUN")
+    ensemble = TrainConfig(preset="ensemble-debug", steps=10).to_dict()
+    with pytest.raises(RunFolderError, match="cannot resume RUN with a different proprio_only "):
+        TrainConfig(preset="ensemble-debug", steps=10, proprio_only=True).resume_changes(ensemble, "RUN")
     del saved["grad_clip"]  # a field an older version did not save is not compared
     assert TrainConfig(steps=10, lr=1e-3, grad_clip=5.0).resume_changes(saved, "RUN") == {}

@@ -13,6 +13,7 @@ import torch
 
 from wmgym.model.config import WorldModelConfig
 from wmgym.model.context import ContextBank
+from wmgym.model.ensemble_config import EnsembleConfig
 
 ARRAY_TYPES = ("numpy", "torch")
 CONTEXT_KEYS = ("pixels", "actions", "state")
@@ -56,7 +57,7 @@ def reset_mask(mask: Any, num_envs: int) -> np.ndarray:
     return m
 
 
-def context(value: Any, cfg: WorldModelConfig, task: str) -> ContextBank:
+def context(value: Any, cfg: WorldModelConfig | EnsembleConfig, task: str) -> ContextBank:
     """``options["context"]`` (a `ContextBank` or a dict of arrays) as a bank the model can filter."""
     if isinstance(value, Mapping):
         missing = [k for k in CONTEXT_KEYS if value.get(k) is None]

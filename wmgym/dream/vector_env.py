@@ -16,7 +16,7 @@ from gymnasium.vector.utils import batch_space
 
 from wmgym.dream import checks, noise
 from wmgym.dream.loading import load_dream
-from wmgym.model import Latent, WorldModel
+from wmgym.model import WorldModel
 from wmgym.model.context import ContextBank
 from wmgym.tasks import TaskSpec
 
@@ -176,11 +176,9 @@ class DreamVectorEnv(VectorEnv):
         action = self._clip(
             checks.actions(actions, self.num_envs, self.single_action_space.shape, self.task_spec.name, self.device)
         )
-        u = noise.uniform(self._seeds, self._counters, self.model.cfg.stoch * self.model.cfg.classes)
+        u = noise.uniform(self._seeds, self._counters, self.model.noise_dim)
         self._counters += np.uint64(1)
-        u = torch.as_tensor(u, dtype=torch.float32, device=self.device).view(
-            self.num_envs, self.model.cfg.stoch, self.model.cfg.classes
-        )
+        u = torch.as_tensor(u, dtype=torch.float32, device=self.device).view(self.num_envs, self.model.noise_dim)
         self._latent, uncertainty = self.model.step(self._latent, action, self.sample, u)
         self._elapsed += 1
         obs = self._observe(self._latent)
@@ -227,13 +225,12 @@ class DreamVectorEnv(VectorEnv):
         r = {k: torch.as_tensor(v, device=self.device) for k, v in bank.rows(idx).items()}
         last = self.model.start(r)
         t = torch.as_tensor(rows, device=self.device)
-        self._latent = Latent(
-            self._latent.deter.index_copy(0, t, last.deter), self._latent.stoch.index_copy(0, t, last.stoch)
-        )
+        # a latent is a NamedTuple of batch-first tensors, whatever the model's kind
+        self._latent = type(last)(*(old.index_copy(0, t, new) for old, new in zip(self._latent, last, strict=True)))
         self._elapsed[t] = 0
         self._started[rows] = True
 
-    def _observe(self, latent: Latent):
+    def _observe(self, latent):
         obs = {}
         if "pixels" in self.obs_keys:
             obs["pixels"] = self._pixels(latent)
@@ -243,7 +240,7 @@ class DreamVectorEnv(VectorEnv):
             obs["latent"] = latent.features().float()
         return obs[self.obs_keys[0]] if self._single else obs
 
-    def _pixels(self, latent: Latent) -> torch.Tensor:
+    def _pixels(self, latent) -> torch.Tensor:
         return self.model.frames(latent)
 
     def _replace_rows(self, obs, new, rows: np.ndarray):

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 class WorldModelConfig:
     """Sizes and loss weights of the recurrent state-space world model."""
 
+    kind: str = "rssm"
+    """Which world model a checkpoint holds (the ensemble's config says ``"ensemble"``); loaders dispatch on it."""
     image_size: tuple[int, int] = (64, 64)
     """(height, width) of frames; each a multiple of 16."""
     state_dim: int = 0
@@ -61,6 +63,7 @@ class WorldModelConfig:
     def from_dict(cls, d: dict) -> WorldModelConfig:
         d = dict(d)
         d["image_size"] = tuple(d["image_size"])
+        d.setdefault("kind", "rssm")  # configs saved before there were two kinds
         return cls(**d)
 
 
@@ -83,7 +86,7 @@ PRESETS = {"debug": debug, "small": small, "base": base}
 
 
 def preset(name: str, **changes) -> WorldModelConfig:
-    """A preset by name: ``debug``, ``small`` or ``base``."""
+    """An RSSM preset by name: ``debug``, ``small`` or ``base``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[name](**changes)

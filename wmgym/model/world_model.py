@@ -72,6 +72,11 @@ class WorldModel(nn.Module):
         s = None if state is None else self._norm_state(state).flatten(0, len(lead) - 1)
         return self.encoder(pixels.flatten(0, len(lead) - 1), s).unflatten(0, lead)
 
+    @property
+    def noise_dim(self) -> int:
+        """Uniforms a row needs per `step`: one per class of each categorical variable."""
+        return self.cfg.stoch * self.cfg.classes
+
     def initial(self, batch: int) -> Latent:
         return self.rssm.initial(batch, self.state_mean.device)
 
@@ -94,7 +99,9 @@ class WorldModel(nn.Module):
         self, latent: Latent, action: torch.Tensor, sample: bool = True, uniform=None
     ) -> tuple[Latent, torch.Tensor]:
         """One imagined step: (latent (B, .), action (B, A)) -> (next latent, uncertainty (B,)).
-        ``uniform`` (B, stoch, classes) in (0, 1): the noise of the draw, for per-row random streams."""
+        ``uniform`` (B, noise_dim) in (0, 1): the noise of the draw, for per-row random streams."""
+        if uniform is not None:
+            uniform = uniform.reshape(len(action), self.cfg.stoch, self.cfg.classes)
         return self.rssm.imagine_step(latent, action, sample, uniform)
 
     def imagine(self, latent: Latent, actions: torch.Tensor, sample: bool = True) -> tuple[Latent, torch.Tensor]:

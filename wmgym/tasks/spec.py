@@ -156,6 +156,10 @@ class TaskSpec:
     """Observation keys this task provides."""
     terminates: bool = False
     """Whether the MuJoCo env can end an episode early (``terminated=True``), e.g. a fall."""
+    proprio: tuple[int, ...] | None = field(default=None, compare=False)
+    """Indices of the observation vector the robot's own sensors give (joint angles and velocities):
+    what a proprioception-only world model takes as input (the rest, e.g. a target, it infers from
+    frames). None: the whole observation is proprioception. Not compared, like ``termination``."""
     termination: Termination | None = field(default=None, compare=False)
     """The rule that ends an episode early (tasks that terminate). Not compared: specs stored before it
     existed still match their task."""
@@ -215,4 +219,6 @@ class TaskSpec:
         d["env_kwargs"] = tuple(tuple(p) for p in d.get("env_kwargs", ()))
         d["trust"] = TrustSpec.from_dict(d.get("trust"))
         d["termination"] = Termination.from_dict(d.get("termination"))
+        if d.get("proprio") is not None:
+            d["proprio"] = tuple(d["proprio"])
         return cls(camera=CameraSpec(**cam), render=RenderSpec(**rnd), **d)

@@ -88,6 +88,8 @@ register_task(
     TaskSpec(
         name="reacher",
         gym_id="Reacher-v5",
+        # [cos q, sin q (2 each), target x y, q dot (2), fingertip - target (3)]: the joints are sensed
+        proprio=(0, 1, 2, 3, 6, 7),
         camera=CameraSpec(mode="fixed", lookat=(0.0, 0.0, 0.0), distance=0.58, azimuth=90.0, elevation=-90.0),
         render=RenderSpec(
             visual_geom_radius=(("target", 0.025), ("fingertip", 0.02), ("link0", 0.014), ("link1", 0.014)),
@@ -124,6 +126,8 @@ register_task(
     TaskSpec(
         name="pusher",
         gym_id="Pusher-v5",
+        # [qpos (7), qvel (7), fingertip, object, goal (3 each)]: the arm's joints are sensed
+        proprio=tuple(range(14)),
         camera=CameraSpec(mode="fixed", lookat=(0.3, -0.3, -0.3), distance=2.0, azimuth=90.0, elevation=-60.0),
         episode_length=100,
         trust=TrustSpec(

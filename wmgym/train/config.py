@@ -10,10 +10,10 @@ import math
 from dataclasses import dataclass
 
 from wmgym.errors import RunFolderError
-from wmgym.model.config import PRESETS
 from wmgym.model.precision import PRECISIONS
+from wmgym.model.registry import PRESETS
 
-FIXED_ON_RESUME = ("preset", "batch_size", "seq_len", "seed", "heldout_fraction", "init_from")
+FIXED_ON_RESUME = ("preset", "proprio_only", "batch_size", "seq_len", "seed", "heldout_fraction", "init_from")
 """Fields a resumed run must keep: they fix the model, the batches or the held-out split; the saved
 state (weights, sampler and RNG) was made with them. Every other field may change on resume and is
 applied (``lr`` and ``grad_clip`` to the restored optimizer too), and the change is recorded."""
@@ -24,7 +24,9 @@ class TrainConfig:
     """How to train. Saved, merged with the model config, in ``RUN/config.json``."""
 
     preset: str = "small"
-    """Model preset: debug, small or base (docs/world_model.md); fixed once a run has started."""
+    """Model preset: ensemble-debug|small|base (v2) or debug|small|base (RSSM); see docs/world_model.md."""
+    proprio_only: bool = False
+    """Ensemble presets: dynamics on the task's joint sensors only (TaskSpec.proprio); targets from frames."""
     batch_size: int = 16
     """Sequences per batch (per process under DDP); fixed once a run has started."""
     seq_len: int = 32
@@ -60,10 +62,12 @@ class TrainConfig:
     """Steps an open-loop evaluation predicts after its context."""
     init_from: str | None = None
     """Fine-tune: start from this checkpoint's (or zoo model's) weights and data statistics with a
-    fresh optimizer, instead of a new preset model (``wmgym calibrate --improve`` does)."""
+    fresh optimizer, instead of a new preset model (``wmgym improve`` does)."""
 
     def __post_init__(self):
         _check_choice("preset", self.preset, PRESETS)
+        if self.proprio_only and not self.preset.startswith("ensemble-"):
+            raise ValueError(f"proprio_only needs an ensemble preset (ensemble-small, ...), got preset {self.preset!r}")
         _check_choice("precision", self.precision, PRECISIONS)
         for name, least in (("batch_size", 1), ("seq_len", 2), ("seed", 0), ("log_every", 1)):
             _check_int(name, getattr(self, name), least)

@@ -17,7 +17,9 @@ from wmgym.data import store
 from wmgym.data.sampler import SequenceSampler
 from wmgym.data.store import fingerprint
 from wmgym.errors import CheckpointError
-from wmgym.model import ContextBank, WorldModel, preset
+from wmgym.model import ContextBank, WorldModel, build, preset_config
+from wmgym.model.ensemble_config import proprio
+from wmgym.tasks import get_task, list_tasks
 from wmgym.train.config import TrainConfig
 from wmgym.zoo import resolve
 
@@ -53,17 +55,29 @@ def model_and_optimizer(config: TrainConfig, sampler, ckpt_dir: Path, saved: dic
     return model, _adam(model, config)
 
 
-def _fresh_model(config: TrainConfig, sampler: SequenceSampler) -> WorldModel:
+def _fresh_model(config: TrainConfig, sampler: SequenceSampler):
     episode = sampler.episodes[0]
-    cfg = preset(
+    cfg = preset_config(
         config.preset,
         image_size=sampler.spec.image_size,
         state_dim=episode.state.shape[-1],
         action_dim=episode.actions.shape[-1],
     )
-    model = WorldModel(cfg)
+    if config.proprio_only:
+        cfg = proprio(cfg, _proprio_indices(sampler.spec))
+    model = build(cfg)
     model.set_data_statistics(*_data_statistics(sampler))
     return model
+
+
+def _proprio_indices(spec) -> tuple[int, ...]:
+    registered = get_task(spec.name) if spec.name in list_tasks() else spec
+    if registered.proprio is None:
+        raise ValueError(
+            f"task {spec.name!r}: its whole observation is proprioception (TaskSpec.proprio is None), "
+            "so proprio_only would change nothing; train without it"
+        )
+    return registered.proprio
 
 
 def _adam(model: WorldModel, config: TrainConfig) -> torch.optim.Optimizer:

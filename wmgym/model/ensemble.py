@@ -1,0 +1,327 @@
+"""`EnsembleWorldModel`: an ensemble of MLPs over the (normalized) state, trained open loop, with a renderer.
+
+The latent is the env's own observation vector, normalized (or the entries of it that ``input_state``
+names), plus a part z that a frame encoder infers for what those entries do not hold. Each of K
+members predicts the latent's change from (latent, action); a rollout steps with the members' mean or
+one member per row (PETS's TS1), and their disagreement is the uncertainty. The members are trained
+on their own open-loop rollouts of ``horizon`` steps (TD-MPC2's latent rollout loss), not one step at
+a time, so what they learn is what a dream needs: not to drift.
+
+Its whole interface, one short method each (the same as `WorldModel`'s, so the dream env, trainer and
+calibration take either):
+
+- `start`    real context (`ContextBank.rows`) -> the latent at its last frame
+- `step`     latent, action -> next latent and uncertainty; `imagine`: many steps
+- `state`    the env's observation vector, in its own units
+- `reward`   sees the action (control costs); `cont`, `terminated`
+- `decode`   latent -> frame (float RGB in [0, 1]); `frames`: the same as uint8
+- `open_loop` context, then actions only: every head's prediction along the way
+- `loss`     training loss of a batch from `wmgym.data.SequenceSampler`
+
+Torch only. Batches follow the sampler's convention: row t holds observation t, the action that led
+to it, the reward and termination on arriving.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wmgym.model.ensemble_config import EnsembleConfig
+from wmgym.model.ensemble_nets import EnsembleMLP, FrameEncoder, Renderer
+from wmgym.model.networks import mlp
+from wmgym.model.world_model import symexp, symlog
+
+
+class StateLatent(NamedTuple):
+    """A latent state, batch first (any leading dims): ``state`` (B, D) the normalized input state and
+    z; ``prev`` (B, D) the latent one step before; ``action`` (B, A) the action that led here; ``var``
+    (B,) the summed squared disagreement since `start`."""
+
+    state: torch.Tensor
+    prev: torch.Tensor
+    action: torch.Tensor
+    var: torch.Tensor
+
+    def features(self) -> torch.Tensor:
+        """What a policy sees with ``obs_mode="latent"``: the state part (Markov where the env's is)."""
+        return self.state
+
+    def index(self, idx) -> StateLatent:
+        return StateLatent(*(t[idx] for t in self))
+
+
+class EnsembleWorldModel(nn.Module):
+    def __init__(self, cfg: EnsembleConfig):
+        super().__init__()
+        if cfg.action_dim <= 0 or cfg.state_dim <= 0:
+            raise ValueError("EnsembleConfig needs action_dim and state_dim (set them from the dataset)")
+        h, w = cfg.image_size
+        if h % 16 or w % 16:
+            raise ValueError(f"image_size must be multiples of 16, got {cfg.image_size}")
+        self.cfg = cfg
+        inputs = list(range(cfg.state_dim)) if cfg.input_state is None else list(cfg.input_state)
+        others = [i for i in range(cfg.state_dim) if i not in inputs]
+        d, a = cfg.latent_dim, cfg.action_dim
+        self.dynamics = EnsembleMLP(cfg.members, d + a, cfg.hidden, d, cfg.layers)
+        self.encoder = (
+            FrameEncoder(cfg.image_size, cfg.cnn_depth, len(inputs), cfg.hidden, cfg.learned_dim)
+            if cfg.learned_dim
+            else None
+        )
+        self.renderer = Renderer(cfg.image_size, cfg.cnn_depth, d, cfg.hidden)
+        self.reward_head = mlp(2 * d + a, cfg.hidden, 1)
+        self.cont_head = mlp(d, cfg.hidden, 1)
+        self.state_head = mlp(d, cfg.hidden, len(others)) if others else None
+        # Derived from cfg, so not saved: which observation entries the latent holds, and in what order.
+        self.register_buffer("input_index", torch.tensor(inputs, dtype=torch.long), persistent=False)
+        self.register_buffer("other_index", torch.tensor(others, dtype=torch.long), persistent=False)
+        self.register_buffer("order", torch.argsort(torch.tensor(inputs + others)), persistent=False)
+        # Set from the training data by `set_data_statistics`; saved with the weights.
+        self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
+        self.register_buffer("state_std", torch.ones(cfg.state_dim))
+        self.register_buffer("background", torch.full((h, w, 3), 0.5))
+
+    # -- data statistics -------------------------------------------------------------------
+    def set_data_statistics(self, state_mean, state_std, background) -> None:
+        """Normalization of the state vector, and the static background (median frame, uint8 (H, W, 3))
+        that frames are decoded as a difference from."""
+        self.state_mean.copy_(torch.as_tensor(state_mean))
+        self.state_std.copy_(torch.as_tensor(state_std).clamp_min(1e-3))
+        self.background.copy_(torch.as_tensor(background).float() / 255.0)
+
+    def background_frame(self) -> torch.Tensor:
+        """The static background as a uint8 frame (H, W, 3): the baseline a prediction must beat."""
+        return (self.background.float() * 255).round().to(torch.uint8)
+
+    @property
+    def noise_dim(self) -> int:
+        """Uniforms a row needs per `step` (which member it follows)."""
+        return 1
+
+    # -- the interface ------------------------------------------------------------------------
+    def encode(self, pixels: torch.Tensor, prev_pixels: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """z (..., learned_dim) from uint8 frames (..., H, W, 3), the frames before them, and the
+        normalized input state (..., I)."""
+        lead = pixels.shape[:-3]
+        flat = [x.reshape(-1, *x.shape[len(lead) :]) for x in (pixels, prev_pixels, inputs)]
+        return self.encoder(*flat).float().reshape(*lead, -1)
+
+    def observe(self, pixels, state, action, is_first) -> StateLatent:
+        """True latents of (B, T) real observations (row 0 is taken as an episode's first, since what
+        came before it is not given)."""
+        x = self._norm_state(state.float())[..., self.input_index]
+        first = is_first.clone()
+        first[:, 0] = True
+        s = x
+        if self.encoder is not None:
+            before = torch.cat([pixels[:, :1], pixels[:, :-1]], 1)
+            before = torch.where(first[..., None, None, None], pixels, before)
+            s = torch.cat([x, self.encode(pixels, before, x)], -1)
+        prev = torch.where(first[..., None], s, torch.cat([s[:, :1], s[:, :-1]], 1))
+        return StateLatent(s, prev, action.float(), s.new_zeros(s.shape[:-1]))
+
+    def initial(self, batch: int) -> StateLatent:
+        cfg, dev = self.cfg, self.state_mean.device
+        zero = torch.zeros(batch, cfg.latent_dim, device=dev)
+        return StateLatent(zero, zero, torch.zeros(batch, cfg.action_dim, device=dev), torch.zeros(batch, device=dev))
+
+    def start(self, rows: dict[str, torch.Tensor]) -> StateLatent:
+        """The latent at the last frame of real context (``ContextBank.rows`` as tensors: ``pixels``
+        uint8 (B, K+1, H, W, 3), ``state`` (B, K+1, S), ``action`` (B, K+1, A), ``is_first``). Only the
+        last three frames are read: the last two latents, each encoded with the frame before it."""
+        tail = {k: rows[k][:, -3:] for k in ("pixels", "state", "action", "is_first")}
+        return self.observe(**tail).index((slice(None), -1))
+
+    def predict(self, latent: StateLatent, action: torch.Tensor) -> torch.Tensor:
+        """Every member's next latent state (K, B, D), in one batched matmul per layer."""
+        s = latent.state.float()
+        x = torch.cat([s, action.to(s.dtype)], -1).expand(self.cfg.members, *s.shape[:-1], -1)
+        return s + self.dynamics(x).float()  # float32 even under autocast: the state integrates
+
+    def step(
+        self, latent: StateLatent, action: torch.Tensor, sample: bool = True, uniform: torch.Tensor | None = None
+    ) -> tuple[StateLatent, torch.Tensor]:
+        """One imagined step: (latent (B, .), action (B, A)) -> (next latent, uncertainty (B,)).
+
+        ``sample=False``: the members' mean. ``sample=True``: each row follows one member, chosen by
+        ``uniform`` (B, noise_dim) in (0, 1) when given (per-row random streams), else by torch.rand.
+        """
+        preds = self.predict(latent, action)
+        k, b = preds.shape[:2]
+        if sample and k > 1:
+            u = torch.rand(b, device=preds.device) if uniform is None else uniform.reshape(b, -1)[:, 0]
+            member = (u.to(preds.device) * k).long().clamp(0, k - 1)
+            nxt = preds[member, torch.arange(b, device=preds.device)]
+        else:
+            nxt = preds.mean(0)
+        spread = preds.std(0, correction=0).mean(-1)
+        var = latent.var + spread**2
+        unc = spread if self.cfg.uncertainty == "step" else var.sqrt()
+        return StateLatent(nxt, latent.state.float(), action.float(), var), unc
+
+    def imagine(
+        self, latent: StateLatent, actions: torch.Tensor, sample: bool = True
+    ) -> tuple[StateLatent, torch.Tensor]:
+        """Imagine along actions (B, H, A): latents (B, H, .) and uncertainty (B, H)."""
+        steps, uncs = [], []
+        for i in range(actions.shape[1]):
+            latent, unc = self.step(latent, actions[:, i], sample)
+            steps.append(latent)
+            uncs.append(unc)
+        return StateLatent(*(torch.stack(f, 1) for f in zip(*steps, strict=True))), torch.stack(uncs, 1)
+
+    def state(self, latent: StateLatent) -> torch.Tensor:
+        """The env's observation vector, in its own units: the input entries as the latent holds them,
+        the others from the state head."""
+        s = latent.state.float()
+        parts = [s[..., : self.input_index.numel()]]
+        if self.state_head is not None:
+            parts.append(self.state_head(s).float())
+        return torch.cat(parts, -1)[..., self.order] * self.state_std + self.state_mean
+
+    def reward(self, latent: StateLatent) -> torch.Tensor:
+        """Reward on arriving here; sees the action, since rewards hold control costs."""
+        return symexp(self._reward_raw(latent).float())
+
+    def cont(self, latent: StateLatent) -> torch.Tensor:
+        """Probability that the episode continues (1 - P(terminated))."""
+        return torch.sigmoid(self.cont_head(latent.state).squeeze(-1).float())
+
+    def terminated(self, latent: StateLatent) -> torch.Tensor:
+        """Whether the episode ends here: the continue head below one half (bool)."""
+        return self.cont(latent) < 0.5
+
+    def decode(self, latent: StateLatent) -> torch.Tensor:
+        """Frames as float RGB in [0, 1], (..., H, W, 3)."""
+        return self._decode_raw(latent).clamp(0, 1)
+
+    def frames(self, latent: StateLatent) -> torch.Tensor:
+        """Frames as uint8 RGB, (..., H, W, 3): what an env returns and a dataset stores."""
+        return (self.decode(latent).float() * 255).round().to(torch.uint8)
+
+    @torch.no_grad()
+    def open_loop(
+        self, rows: dict[str, torch.Tensor], actions: torch.Tensor, pixels: bool = True, sample: bool = False
+    ) -> dict[str, torch.Tensor]:
+        """Context ``rows`` (see `start`), then actions (B, H, A) only. Returns (B, H, ...) tensors:
+        ``state``, ``reward``, ``cont``, ``terminated``, ``uncertainty`` and, if asked, uint8 ``pixels``."""
+        latents, unc = self.imagine(self.start(rows), actions, sample=sample)
+        out = {
+            "state": self.state(latents),
+            "reward": self.reward(latents),
+            "cont": self.cont(latents),
+            "terminated": self.terminated(latents),
+            "uncertainty": unc.float(),
+        }
+        if pixels:
+            out["pixels"] = self.frames(latents)
+        return out
+
+    # -- training -------------------------------------------------------------------------------
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Same as `loss`; DDP synchronizes gradients only through ``forward``."""
+        return self.loss(batch)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss of a (B, T) batch (tensors as `wmgym.data.SequenceSampler` gives, on this device): the
+        open-loop loss of the dynamics, and the heads and renderer on the true latents of all rows."""
+        cfg = self.cfg
+        seq = self.observe(batch["pixels"], batch["state"], batch["action"], batch["is_first"])
+        first = batch["is_first"].clone()
+        first[:, 0] = True
+        terms = {
+            "dynamics": self.rollout_loss(seq.state, seq.action, batch["is_first"]),
+            "image": self._image_loss(*self._image_rows(seq, batch["pixels"])),
+            "state": self._state_loss(seq, batch["state"]),
+            # Row 0's predecessor is not in the window, and an episode's first reward is no transition's.
+            "reward": _masked_mean((self._reward_raw(seq).float() - symlog(batch["reward"].float())) ** 2, ~first),
+            "cont": F.binary_cross_entropy_with_logits(
+                self.cont_head(seq.state).squeeze(-1).float(), 1.0 - batch["terminated"].float()
+            ),
+        }
+        total = sum(getattr(cfg, f"{k}_weight") * v for k, v in terms.items())
+        metrics = {"loss": total, **terms}
+        return total, {k: float(v.detach()) for k, v in metrics.items()}
+
+    def rollout_loss(self, state: torch.Tensor, action: torch.Tensor, is_first: torch.Tensor) -> torch.Tensor:
+        """The multi-step open-loop loss of true latents ``state`` (B, T, D) under ``action`` (B, T, A).
+
+        From every row that has H = min(horizon, T - 1) rows after it, each member rolls its own
+        prediction H steps with the true actions; the loss is the squared error against the true
+        latents (z as a stop-gradient target: TD-MPC2's consistency loss), averaged over members,
+        dims, windows and steps, step t weighted discount**(t-1). A window that reaches an episode's
+        first row restarts there from the truth; that row is not scored.
+        """
+        cfg = self.cfg
+        h = min(cfg.horizon, state.shape[1] - 1)
+        if h < 1:
+            return state.new_zeros(())
+        n_in = self.input_index.numel()
+        target = torch.cat([state[..., :n_in], state[..., n_in:].detach()], -1)
+        true, goal, act = (_windows(x, h) for x in (state, target, action.float()))  # (N, h+1, .)
+        restart = _windows(is_first, h)[:, 1:]  # (N, h)
+        cur = true[:, 0].expand(cfg.members, -1, -1)
+        errs = []
+        for t in range(1, h + 1):
+            x = torch.cat([cur, act[:, t].expand(cfg.members, -1, -1)], -1)
+            pred = cur + self.dynamics(x).float()
+            errs.append(((pred - goal[:, t]) ** 2).mean(-1))
+            cur = torch.where(restart[:, t - 1, None], true[:, t], pred)
+        err = torch.stack(errs, -1)  # (K, N, h)
+        weight = (~restart).float() * cfg.discount ** torch.arange(h, device=err.device, dtype=err.dtype)
+        weight = weight.expand_as(err)
+        if cfg.bootstrap and self.training:
+            weight = weight * torch.poisson(torch.ones(err.shape[:2], device=err.device)).unsqueeze(-1)
+        return (err * weight).sum() / weight.sum().clamp_min(1e-8)
+
+    def _image_rows(self, seq: StateLatent, pixels: torch.Tensor) -> tuple[StateLatent, torch.Tensor]:
+        """The rows the renderer trains on this step: ``cfg.image_rows`` of the T, drawn at random."""
+        t, n = pixels.shape[1], self.cfg.image_rows
+        if n is None or n >= t:
+            return seq, pixels
+        rows = torch.randperm(t, device=pixels.device)[:n]
+        return seq.index((slice(None), rows)), pixels[:, rows]
+
+    def _image_loss(self, seq: StateLatent, pixels: torch.Tensor) -> torch.Tensor:
+        """Weighted squared error per pixel and channel; the renderer sees true latents (teacher forced)."""
+        target = pixels.float() / 255.0
+        moving = ((target - self.background).abs().amax(-1, keepdim=True) > 0.05).float()
+        weight = 1.0 + self.cfg.moving_pixel_weight * moving
+        return (weight * (self._decode_raw(seq).float() - target) ** 2).mean()
+
+    def _state_loss(self, seq: StateLatent, state: torch.Tensor) -> torch.Tensor:
+        if self.state_head is None:
+            return seq.state.new_zeros(())
+        target = self._norm_state(state.float())[..., self.other_index]
+        return ((self.state_head(seq.state).float() - target) ** 2).mean()
+
+    def _reward_raw(self, latent: StateLatent) -> torch.Tensor:
+        """The reward head's output, in symlog units."""
+        x = torch.cat([latent.prev, latent.action.to(latent.prev.dtype), latent.state], -1)
+        return self.reward_head(x).squeeze(-1)
+
+    def _decode_raw(self, latent: StateLatent) -> torch.Tensor:
+        """The renderer draws the difference from the static background (the median training frame):
+        a fresh model already draws the scene's static part, and learning goes to what moves."""
+        feat = latent.state
+        lead = feat.shape[:-1]
+        residual = self.renderer(feat.reshape(-1, feat.shape[-1])).reshape(*lead, *self.cfg.image_size, 3)
+        return residual + self.background
+
+    def _norm_state(self, state: torch.Tensor) -> torch.Tensor:
+        return (state - self.state_mean) / self.state_std
+
+
+def _windows(x: torch.Tensor, h: int) -> torch.Tensor:
+    """Every window of h+1 consecutive rows of (B, T, ...) as (B * (T - h), h+1, ...)."""
+    w = x.unfold(1, h + 1, 1)  # (B, T-h, ..., h+1)
+    return w.movedim(-1, 2).flatten(0, 1)
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp_min(1.0)

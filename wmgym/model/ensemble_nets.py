@@ -1,0 +1,97 @@
+"""Networks of the ensemble world model: batched member MLPs, a two-frame encoder, a renderer. Torch only."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class EnsembleLinear(nn.Module):
+    """K independent linear layers applied in one batched matmul: (K, N, inp) -> (K, N, out)."""
+
+    def __init__(self, members: int, inp: int, out: int, scale: float = 1.0):
+        super().__init__()
+        bound = scale / math.sqrt(inp)  # nn.Linear's default init, drawn separately for every member
+        self.weight = nn.Parameter(torch.empty(members, inp, out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, 1, out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleMLP(nn.Module):
+    """K MLPs (Linear, LayerNorm with per-member gain and shift, SiLU) x ``layers``, then Linear.
+
+    Cost per row and member: 2 * (inp * hidden + (layers - 1) * hidden**2 + hidden * out) FLOPs.
+    """
+
+    def __init__(self, members: int, inp: int, hidden: int, out: int, layers: int):
+        super().__init__()
+        sizes = [inp] + [hidden] * layers
+        self.hidden = nn.ModuleList(EnsembleLinear(members, i, o) for i, o in zip(sizes[:-1], sizes[1:], strict=True))
+        self.gain = nn.Parameter(torch.ones(members, layers, 1, hidden))  # member first, like every weight
+        self.shift = nn.Parameter(torch.zeros(members, layers, 1, hidden))
+        # A small last layer: every member starts near "no change", each with its own small tilt.
+        self.out = EnsembleLinear(members, sizes[-1], out, scale=0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.hidden):
+            h = layer(x)
+            x = F.silu(F.layer_norm(h, h.shape[-1:]) * self.gain[:, i] + self.shift[:, i])
+        return self.out(x)
+
+
+def _groups(channels: int) -> int:
+    return math.gcd(channels, 8)
+
+
+class FrameEncoder(nn.Module):
+    """A frame and the one before it (uint8 (N, H, W, 3) each) + normalized input state (N, I) -> z (N, Z).
+
+    Two frames, because one shows where an object is but not where it is going. z is squashed into
+    (-1, 1) so that its scale stays that of the normalized state it sits beside.
+    """
+
+    def __init__(self, image_size: tuple[int, int], depth: int, state_dim: int, hidden: int, out: int):
+        super().__init__()
+        h, w = image_size
+        chans = [6, depth, 2 * depth, 4 * depth, 8 * depth]
+        convs: list[nn.Module] = []
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
+            convs += [nn.Conv2d(cin, cout, 4, 2, 1), nn.GroupNorm(_groups(cout), cout), nn.SiLU()]
+        self.cnn = nn.Sequential(*convs, nn.Flatten())
+        cnn_dim = 8 * depth * (h // 16) * (w // 16)
+        self.head = nn.Sequential(nn.Linear(cnn_dim + state_dim, hidden), nn.SiLU(), nn.Linear(hidden, out), nn.Tanh())
+
+    def forward(self, pixels: torch.Tensor, prev_pixels: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([pixels, prev_pixels], -1).permute(0, 3, 1, 2).float().div(255.0).sub(0.5)
+        e = self.cnn(x.contiguous(memory_format=torch.channels_last))
+        return self.head(torch.cat([e, state.to(e.dtype)], -1))
+
+
+class Renderer(nn.Module):
+    """Latent (N, D) -> the frame's difference from the static background (N, H, W, 3).
+
+    fc to a (8d, H/16, W/16) grid, then four stride-2 transposed convs (GroupNorm, SiLU) to RGB.
+    Cost per 64x64 frame: each up-conv 2 * 16 * (input pixels) * Cin * Cout FLOPs, 3 * 16,384 d^2 + 98,304 d
+    in all, plus the fc's 2 * hidden * 128 d: ~15 MFLOP at d=16 (``small``), ~120 at d=48 (``base``).
+    """
+
+    def __init__(self, image_size: tuple[int, int], depth: int, latent_dim: int, hidden: int):
+        super().__init__()
+        h, w = image_size
+        self.grid = (8 * depth, h // 16, w // 16)
+        self.fc = nn.Sequential(nn.Linear(latent_dim, hidden), nn.SiLU(), nn.Linear(hidden, math.prod(self.grid)))
+        chans = [8 * depth, 4 * depth, 2 * depth, depth]
+        mods: list[nn.Module] = []
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
+            mods += [nn.ConvTranspose2d(cin, cout, 4, 2, 1), nn.GroupNorm(_groups(cout), cout), nn.SiLU()]
+        mods.append(nn.ConvTranspose2d(depth, 3, 4, 2, 1))
+        self.deconv = nn.Sequential(*mods)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        x = F.silu(self.fc(feat)).reshape(-1, *self.grid).contiguous(memory_format=torch.channels_last)
+        return self.deconv(x).permute(0, 2, 3, 1)
