@@ -1,9 +1,11 @@
-"""Train the `small` world model on a task from at most 50k collected frames and measure open-loop
+"""Train a world model preset on a task from at most 50k collected frames and measure open-loop
 prediction against baselines, then the cost of imagination.
 
-Run:  python benchmarks/world_model.py --task reacher --minutes 45 [--work runs/bench-wm] [--sac runs/sac-reacher.zip]
-Writes benchmarks/results/world_model.{json,md} (reacher) or world_model_<task>.{json,md} with the
-command that produced them. Running it again with the same --work reuses the collected data and the
+Run:  python benchmarks/world_model.py --task reacher --minutes 45 [--preset ensemble-small] [--proprio-only] \
+          [--work runs/bench-wm] [--sac runs/sac-reacher.zip]
+Writes benchmarks/results/world_model_<task>_<preset>[_proprio].{json,md} with the command that
+produced them (the RSSM's `small` preset keeps its old names: world_model.{json,md} for reacher,
+world_model_<task>.{json,md}). Running it again with the same --work reuses the collected data and the
 trained model, and re-evaluates; with --resume-minutes M it first trains that model M minutes more
 (an exact resume: same optimizer, sampler and RNG state).
 
@@ -20,8 +22,10 @@ open loop on the true actions. Metrics per horizon:
 - the same for two baselines: the last context frame repeated, and the static background (the
   per-pixel median training frame);
 - state: RMSE of the whole (unnormalised) state vector against repeating the last context state;
-  for reacher also the joint-angle error (rad, from the cos/sin in Reacher's observation) and the
-  target position error (m) against chance (the mean distance between two random targets).
+  for reacher also the joint-angle error (rad, from the cos/sin in Reacher's observation), the
+  target position error (m) against chance (the mean distance between two random targets), and on
+  the smooth-noise (OU, theta 0.15, sigma 0.3) episodes alone the issue's measure: the larger of the
+  two joints' angle errors in degrees, median over episodes, against repeating the last state.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ import torch  # noqa: E402
 from wmgym.checkpoint import load_model  # noqa: E402
 from wmgym.data import collect, load_episodes  # noqa: E402
 from wmgym.metrics import psnr  # noqa: E402
-from wmgym.model import Latent  # noqa: E402
 from wmgym.tasks import get_task  # noqa: E402
 from wmgym.train import TrainConfig, open_loop, train  # noqa: E402
 from wmgym.truth import TruthEnv  # noqa: E402
@@ -97,15 +100,18 @@ def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
     return paths
 
 
-def collect_eval(task: str, work: Path, sac: str | None) -> list:
+def collect_eval(task: str, work: Path, sac: str | None) -> tuple[list, int]:
     spec = get_task(task).replace(episode_length=CONTEXT + max(HORIZONS))
-    eps = []
+    eps, smooth = [], 0
     for name, policy, noise in PLANS[task]["eval"]:
         policy, stand_in = _policy(policy, sac)
         out = work / f"eval-{name}"
         collect(spec, 20, out, policy=policy, seed=1000, workers=2, noise=0.0 if stand_in else noise, progress=False)
-        eps += load_episodes(out)[1]
-    return eps
+        loaded = load_episodes(out)[1]
+        if name == "ou" and not eps:  # the smooth-noise episodes come first: the max-joint-angle measure
+            smooth = len(loaded)
+        eps += loaded
+    return eps, smooth
 
 
 def moving_masks(task: str, episodes, n_steps: int) -> np.ndarray:
@@ -134,11 +140,13 @@ def angle_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs((a - b + np.pi) % (2 * np.pi) - np.pi)
 
 
-def evaluate(task: str, model, episodes) -> dict:
+def evaluate(task: str, model, episodes, smooth: int = 0) -> dict:
+    """Open-loop metrics per horizon; for reacher, ``smooth`` = how many of ``episodes`` (the first) are
+    the OU-noise ones that the max-joint-angle measure is taken on."""
     res = open_loop(model, episodes, CONTEXT, max(HORIZONS))
     true, pred = res["true_pixels"], res["pred_pixels"]
     repeat = np.broadcast_to(res["last_context_pixels"][:, None], true.shape)
-    background = np.broadcast_to((model.background.cpu().numpy() * 255).round().astype(np.uint8), true.shape)
+    background = np.broadcast_to(model.background_frame().cpu().numpy(), true.shape)
     masks = moving_masks(task, episodes, max(HORIZONS))
     s_true, s_pred = res["true_state"], res["pred_state"]
     s_repeat = np.broadcast_to(res["last_context_state"][:, None], s_true.shape)
@@ -158,13 +166,15 @@ def evaluate(task: str, model, episodes) -> dict:
             "uncertainty": float(res["uncertainty"][:, i].mean()),
         }
         if task == "reacher":
-            rows[h].update(_reacher_rows(res, i))
+            rows[h].update(_reacher_rows(res, i, smooth))
     return {"episodes": len(true), "context": CONTEXT, "by_horizon": rows}
 
 
-def _reacher_rows(res: dict, i: int) -> dict:
+def _reacher_rows(res: dict, i: int, smooth: int) -> dict:
     ja_true, ja_pred = joint_angles(res["true_state"]), joint_angles(res["pred_state"])
     ja_repeat = np.broadcast_to(joint_angles(res["last_context_state"])[:, None], ja_true.shape)
+    worst = np.degrees(angle_error(ja_pred[:smooth, i], ja_true[:smooth, i]).max(-1))
+    worst_repeat = np.degrees(angle_error(ja_repeat[:smooth, i], ja_true[:smooth, i]).max(-1))
     targets = res["true_state"][..., 4:6]
     rng = np.random.default_rng(0)
     chance = float(np.mean(np.linalg.norm(targets[rng.permutation(len(targets)), 0] - targets[:, 0], axis=-1)))
@@ -173,18 +183,21 @@ def _reacher_rows(res: dict, i: int) -> dict:
         "joint_angle_err_repeat_last_rad": float(angle_error(ja_repeat[:, i], ja_true[:, i]).mean()),
         "target_err_m": float(np.linalg.norm(res["pred_state"][:, i, 4:6] - targets[:, i], axis=-1).mean()),
         "target_err_chance_m": chance,
+        "smooth_max_joint_err_deg_median": float(np.median(worst)) if smooth else None,
+        "smooth_max_joint_err_deg_median_repeat_last": float(np.median(worst_repeat)) if smooth else None,
+        "smooth_episodes": smooth,
     }
 
 
 @torch.no_grad()
-def imagination_cost(model, seconds: float = 2.0) -> dict:
+def imagination_cost(model, seconds: float = 2.0, bf16: bool = False) -> dict:
     out = {}
     for batch in (1, 64, 1024):
-        latent = Latent(torch.zeros(batch, model.cfg.deter), torch.zeros(batch, model.cfg.stoch * model.cfg.classes))
         action = torch.zeros(batch, model.cfg.action_dim)
         rates = {}
         for name, decode in (("latent_steps_per_s", False), ("decoded_frames_per_s", True)):
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            latent = model.initial(batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 n, start = 0, time.perf_counter()
                 while time.perf_counter() - start < seconds:
                     latent, _ = model.step(latent, action)
@@ -198,8 +211,9 @@ def imagination_cost(model, seconds: float = 2.0) -> dict:
 
 def write_md(path: Path, result: dict) -> None:
     reacher = result["task"] == "reacher"
+    smooth = []
     lines = [
-        f"# World model: {result['task']}, `small` preset, CPU",
+        f"# World model: {result['task']}, `{result['preset']}` preset, CPU",
         "",
         f"Command: `{result['command']}`  ",
         f"Machine: {result['machine']}; {result['date']}.",
@@ -214,6 +228,10 @@ def write_md(path: Path, result: dict) -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if reacher else ""),
     ]
     for h, r in result["eval"]["by_horizon"].items():
+        if reacher and r.get("smooth_max_joint_err_deg_median") is not None:
+            smooth.append(
+                f"| {h} | {r['smooth_max_joint_err_deg_median']:.2f} | {r['smooth_max_joint_err_deg_median_repeat_last']:.2f} |"
+            )
         line = (
             f"| {h} | {r['psnr']:.1f} | {r['psnr_repeat_last']:.1f} | {r['psnr_background']:.1f} | "
             f"{r['psnr_moving']:.1f} | {r['psnr_moving_repeat_last']:.1f} | {r['psnr_moving_background']:.1f} | "
@@ -225,9 +243,20 @@ def write_md(path: Path, result: dict) -> None:
                 f"{100 * r['target_err_m']:.1f} | {100 * r['target_err_chance_m']:.1f} |"
             )
         lines.append(line)
+    if smooth:
+        n = result["eval"]["by_horizon"]["1"]["smooth_episodes"]
+        lines += [
+            "",
+            f"Smooth-noise actions (OU theta 0.15, sigma 0.3), {n} held-out episodes: the larger joint's angle "
+            "error in degrees, median over episodes (target: <= 5 at h=15, <= 10 at h=50):",
+            "",
+            "| h | model | repeat-last |",
+            "|---|---:|---:|",
+            *smooth,
+        ]
     lines += [
         "",
-        "Imagination (bf16 autocast, this CPU):",
+        f"Imagination ({result.get('imagination_precision', 'bf16')}, this CPU):",
         "",
         "| batch | latent steps/s | decoded frames/s |",
         "|---:|---:|---:|",
@@ -244,6 +273,10 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("runs/bench-wm"))
     p.add_argument("--sac", default=None, help="SB3 SAC .zip for the goal-reaching third of the data")
     p.add_argument("--resume-minutes", type=float, default=None, help="train an existing --work run this much longer")
+    p.add_argument("--preset", default="ensemble-small", help="a world model preset (wmgym.model.PRESETS)")
+    p.add_argument("--proprio-only", action="store_true", help="the proprioception-only variant (ensemble presets)")
+    p.add_argument("--precision", default="fp32", help="training autocast: fp32, bf16 or auto")
+    p.add_argument("--lr", type=float, default=6e-4)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
@@ -252,14 +285,22 @@ def main() -> None:
     data = collect_data(args.task, args.work, args.sac)
     frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
     assert frames <= FRAME_BUDGET, frames
-    eval_eps = collect_eval(args.task, args.work, args.sac)
-    run = args.work / "run"
+    eval_eps, smooth = collect_eval(args.task, args.work, args.sac)
+    run = args.work / ("run-" + args.preset + ("-proprio" if args.proprio_only else ""))
     record = run / "benchmark_train.json"  # a re-run with the same --work re-evaluates without retraining
     if not record.is_file() or args.resume_minutes:
         start = time.perf_counter()
         minutes = args.resume_minutes if record.is_file() else args.minutes
         before = json.loads(record.read_text())["minutes"] if record.is_file() else 0.0
-        cfg = TrainConfig(preset="small", minutes=minutes, batch_size=args.batch_size, seq_len=args.seq_len)
+        cfg = TrainConfig(
+            preset=args.preset,
+            proprio_only=args.proprio_only,
+            minutes=minutes,
+            batch_size=args.batch_size,
+            seq_len=args.seq_len,
+            lr=args.lr,
+            precision=args.precision,
+        )
         train([str(d) for d in data], run, cfg)  # resumes from run/checkpoint if there is one
         record.write_text(json.dumps({"minutes": before + (time.perf_counter() - start) / 60}))
     minutes = json.loads(record.read_text())["minutes"]
@@ -271,6 +312,7 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores, CPU only",
         "date": time.strftime("%Y-%m-%d"),
         "task": args.task,
+        "preset": args.preset + (" (proprioception only)" if args.proprio_only else ""),
         "data_frames": frames,
         "train": {
             "steps": steps,
@@ -278,11 +320,14 @@ def main() -> None:
             "batch": f"{args.batch_size}x{args.seq_len}",
             "frames_per_s": steps * args.batch_size * args.seq_len / (60 * minutes),
         },
-        "eval": evaluate(args.task, model, eval_eps),
-        "imagination": imagination_cost(model),
+        "eval": evaluate(args.task, model, eval_eps, smooth=smooth),
+        "imagination": imagination_cost(model, bf16=args.preset in ("debug", "small", "base")),
+        "imagination_precision": "bf16 autocast" if args.preset in ("debug", "small", "base") else "fp32",
     }
     args.results.mkdir(parents=True, exist_ok=True)
     stem = "world_model" if args.task == "reacher" else f"world_model_{args.task}"
+    if args.preset != "small":
+        stem = f"world_model_{args.task}_{args.preset}" + ("_proprio" if args.proprio_only else "")
     (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     write_md(args.results / f"{stem}.md", result)
     print((args.results / f"{stem}.md").read_text())

@@ -6,11 +6,12 @@ each public name below on first use. So ``import wmgym.model`` pulls in neither 
 MuJoCo, and ``import wmgym.dream`` no MuJoCo (tests/test_layering.py holds the house to that).
 """
 
-import importlib
 import os
 from importlib.metadata import PackageNotFoundError, version
 
 import wrapt
+
+from wmgym._lazy import lazy_names
 
 # Headless rendering through EGL (Mesa's llvmpipe on a CPU machine). mujoco picks its GL backend
 # when it is first imported, so this must run before anything imports mujoco.
@@ -35,15 +36,7 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str):
-    """Load a public name on first use (PEP 562), so importing one layer does not import them all."""
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'wmgym' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)
 
 
 @wrapt.when_imported("gymnasium")

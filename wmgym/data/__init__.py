@@ -4,7 +4,7 @@ Names load on first use: training reads datasets (`sampler`, `store`) without lo
 which only collection (`collect`) needs.
 """
 
-import importlib
+from wmgym._lazy import lazy_names
 
 _PUBLIC = {
     "CollectResult": "wmgym.data.collection",
@@ -20,14 +20,6 @@ _PUBLIC = {
 }
 
 
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'wmgym.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_PUBLIC])
-
+__getattr__, __dir__ = lazy_names(__name__, _PUBLIC)
 
 __all__ = sorted(_PUBLIC)

@@ -28,11 +28,11 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from wmgym.model.ensemble_config import EnsembleConfig
 from wmgym.model.ensemble_nets import EnsembleMLP, FrameEncoder, Renderer
 from wmgym.model.networks import mlp
+from wmgym.model.statistics import DataStatistics
 from wmgym.model.world_model import symexp, symlog
 
 
@@ -54,7 +54,7 @@ class StateLatent(NamedTuple):
         return StateLatent(*(t[idx] for t in self))
 
 
-class EnsembleWorldModel(nn.Module):
+class EnsembleWorldModel(DataStatistics):
     def __init__(self, cfg: EnsembleConfig):
         super().__init__()
         if cfg.action_dim <= 0 or cfg.state_dim <= 0:
@@ -80,22 +80,7 @@ class EnsembleWorldModel(nn.Module):
         self.register_buffer("input_index", torch.tensor(inputs, dtype=torch.long), persistent=False)
         self.register_buffer("other_index", torch.tensor(others, dtype=torch.long), persistent=False)
         self.register_buffer("order", torch.argsort(torch.tensor(inputs + others)), persistent=False)
-        # Set from the training data by `set_data_statistics`; saved with the weights.
-        self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
-        self.register_buffer("state_std", torch.ones(cfg.state_dim))
-        self.register_buffer("background", torch.full((h, w, 3), 0.5))
-
-    # -- data statistics -------------------------------------------------------------------
-    def set_data_statistics(self, state_mean, state_std, background) -> None:
-        """Normalization of the state vector, and the static background (median frame, uint8 (H, W, 3))
-        that frames are decoded as a difference from."""
-        self.state_mean.copy_(torch.as_tensor(state_mean))
-        self.state_std.copy_(torch.as_tensor(state_std).clamp_min(1e-3))
-        self.background.copy_(torch.as_tensor(background).float() / 255.0)
-
-    def background_frame(self) -> torch.Tensor:
-        """The static background as a uint8 frame (H, W, 3): the baseline a prediction must beat."""
-        return (self.background.float() * 255).round().to(torch.uint8)
+        self._register_statistics(cfg.state_dim, cfg.image_size)  # set from the training data
 
     @property
     def noise_dim(self) -> int:
@@ -311,9 +296,6 @@ class EnsembleWorldModel(nn.Module):
         lead = feat.shape[:-1]
         residual = self.renderer(feat.reshape(-1, feat.shape[-1])).reshape(*lead, *self.cfg.image_size, 3)
         return residual + self.background
-
-    def _norm_state(self, state: torch.Tensor) -> torch.Tensor:
-        return (state - self.state_mean) / self.state_std
 
 
 def _windows(x: torch.Tensor, h: int) -> torch.Tensor:

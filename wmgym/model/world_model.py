@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from wmgym.model.config import WorldModelConfig
 from wmgym.model.networks import Decoder, Encoder, mlp
 from wmgym.model.rssm import RSSM, Latent, categorical_kl
+from wmgym.model.statistics import DataStatistics
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -35,7 +35,7 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.expm1(x.abs())
 
 
-class WorldModel(nn.Module):
+class WorldModel(DataStatistics):
     def __init__(self, cfg: WorldModelConfig):
         super().__init__()
         if cfg.action_dim <= 0 or cfg.state_dim <= 0:
@@ -47,23 +47,7 @@ class WorldModel(nn.Module):
         self.reward_head = mlp(cfg.latent_dim, cfg.hidden, 1)
         self.cont_head = mlp(cfg.latent_dim, cfg.hidden, 1)
         self.state_head = mlp(cfg.latent_dim, cfg.hidden, cfg.state_dim)
-        h, w = cfg.image_size
-        # Set from the training data by `set_data_statistics`; saved with the weights.
-        self.register_buffer("state_mean", torch.zeros(cfg.state_dim))
-        self.register_buffer("state_std", torch.ones(cfg.state_dim))
-        self.register_buffer("background", torch.full((h, w, 3), 0.5))
-
-    # -- data statistics -------------------------------------------------------------------
-    def set_data_statistics(self, state_mean, state_std, background) -> None:
-        """Normalization of the state vector, and the static background (median frame, uint8 (H, W, 3))
-        that frames are decoded as a difference from."""
-        self.state_mean.copy_(torch.as_tensor(state_mean))
-        self.state_std.copy_(torch.as_tensor(state_std).clamp_min(1e-3))
-        self.background.copy_(torch.as_tensor(background).float() / 255.0)
-
-    def background_frame(self) -> torch.Tensor:
-        """The static background as a uint8 frame (H, W, 3): the baseline a prediction must beat."""
-        return (self.background.float() * 255).round().to(torch.uint8)
+        self._register_statistics(cfg.state_dim, cfg.image_size)  # set from the training data
 
     # -- the interface ------------------------------------------------------------------------
     def encode(self, pixels: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
@@ -212,6 +196,3 @@ class WorldModel(nn.Module):
         lead = feat.shape[:-1]
         residual = self.decoder(feat.reshape(-1, feat.shape[-1])).reshape(*lead, *self.cfg.image_size, 3)
         return residual + (self.background - 0.5)
-
-    def _norm_state(self, state: torch.Tensor) -> torch.Tensor:
-        return (state - self.state_mean) / self.state_std
