@@ -47,6 +47,16 @@ def main() -> None:
     for r in runs:
         cells = [f"{r['returns'][k]['mean']:.2f} +- {r['returns'][k]['std']:.2f}" for k in keys]
         lines.append(f"| {r['seed']} | " + " | ".join(cells) + f" | {r['seconds']:.0f} |")
+    if "normalized" in runs[0]:
+        scores = [r["normalized"]["ppo_in_mujoco"] for r in runs]
+        ref = runs[0]["reference"]
+        lines += [
+            "",
+            f"PPO's normalized score in MuJoCo (random {ref['random']:.2f} = 0, expert {ref['expert']:.2f} = 1): "
+            + ", ".join(f"{x:.2f}" for x in scores)
+            + f" over seeds {', '.join(str(r['seed']) for r in runs)}; mean {sum(scores) / len(scores):.2f}, "
+            f"min {min(scores):.2f}. The expert: {ref['how']}.",
+        ]
     (args.results / f"demo_{args.task}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -2,8 +2,11 @@
 fp32 and bf16) against the rendered truth env, in one run, printed as ratios.
 
 Run:  python benchmarks/dream_throughput.py --model reacher [--device cpu] [--seconds 3]
-Writes benchmarks/results/dream_throughput[_<device>].{json,md}. The truth baseline is measured
-in the same run: TruthEnv with pixels in one process, and `wmgym collect` with 2 worker processes.
+Writes benchmarks/results/dream_throughput[_<device>].{json,md}. The truth baselines are measured
+in the same run: TruthEnv with pixels in one process, `wmgym collect` with 2 worker processes, and
+the plain gymnasium env (`Reacher-v5`, state only, no rendering): the number a user will ask for.
+On CPU the dream returns numpy (what a user gets); on CUDA torch tensors (array_type="torch"), so no
+host copy is timed.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ MODES = ("state", "latent", "pixels")
 
 
 def dream_steps_per_s(model: str, mode: str, n: int, device: str, seconds: float, precision: str) -> float:
-    env = DreamVectorEnv.load(model, num_envs=n, device=device, obs_mode=mode, precision=precision)
+    arrays = "torch" if device.startswith("cuda") else "numpy"
+    env = DreamVectorEnv.load(model, num_envs=n, device=device, obs_mode=mode, precision=precision, array_type=arrays)
     env.reset(seed=0)
     actions = torch.zeros((n, *env.single_action_space.shape), device=device)
     env.step(actions)
@@ -55,7 +59,25 @@ def truth_steps_per_s(task: str, seconds: float) -> dict:
     single = steps / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as tmp:
         r = collect(task, 200, Path(tmp) / "d", workers=2, progress=False)  # long enough to amortize spawning
-    return {"single": single, "workers_2": r.new_steps / r.seconds}
+    return {"single": single, "workers_2": r.new_steps / r.seconds, "plain": plain_steps_per_s(task, seconds)}
+
+
+def plain_steps_per_s(task: str, seconds: float) -> float:
+    """The wrapped gymnasium env itself (e.g. Reacher-v5): state observations, no rendering."""
+    import gymnasium as gym
+
+    from wmgym.tasks import get_task
+
+    env = gym.make(get_task(task).gym_id)
+    env.reset(seed=0)
+    action = np.zeros(env.action_space.shape)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, term, trunc, _ = env.step(action)
+        steps += 1
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -81,6 +103,7 @@ def main() -> None:
                         "steps_per_s": rate,
                         "x_truth_single": rate / truth["single"],
                         "x_truth_workers": rate / truth["workers_2"],
+                        "x_plain": rate / truth["plain"],
                     }
                 )
                 print(json.dumps(rows[-1]), flush=True)
@@ -102,14 +125,15 @@ def main() -> None:
         "",
         f"Command: `{command}`  ",
         f"Machine: {out['machine']}; {out['date']}. Truth (rendered, 64x64): {truth['single']:.0f} steps/s in one "
-        f"process, {truth['workers_2']:.0f} with 2 workers.",
+        f"process, {truth['workers_2']:.0f} with 2 workers; plain `{task}` gymnasium env (state, unrendered): "
+        f"{truth['plain']:.0f} steps/s. Model: `{args.model}`.",
         "",
-        "| precision | obs | batch | dream steps/s | x truth (1 proc) | x truth (2 workers) |",
-        "|---|---|---:|---:|---:|---:|",
+        "| precision | obs | batch | dream steps/s | x truth (1 proc) | x truth (2 workers) | x plain env |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r['precision']} | {r['mode']} | {r['batch']} | {r['steps_per_s']:.0f} | {r['x_truth_single']:.1f} | "
-        f"{r['x_truth_workers']:.1f} |"
+        f"{r['x_truth_workers']:.1f} | {r['x_plain']:.2f} |"
         for r in rows
     ]
     (args.results / f"dream_throughput{suffix}.md").write_text("\n".join(lines) + "\n")

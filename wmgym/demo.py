@@ -25,6 +25,7 @@ from wmgym.dream import DreamEnv
 from wmgym.dream.sb3 import sb3_vec_env
 from wmgym.episode import run_episode
 from wmgym.policies import OUNoisePolicy, ReplayPolicy
+from wmgym.tasks import get_task
 from wmgym.truth import TruthEnv
 from wmgym.video import error_frames, side_by_side, write_mp4
 from wmgym.zoo import zoo_models
@@ -93,13 +94,16 @@ def run_demo(
     }
     summary = {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in results.items()}
     for k, v in summary.items():
-        print(f"      {k:24s} return {v['mean']:8.2f} +- {v['std']:.2f}  ({eval_episodes} episodes, seeds {seed}..)")
+        print(
+            f"      {k:24s} return {v['mean']:8.2f} +- {v['std']:.2f}  ({eval_episodes} episodes, reset seeds {seed + 1000}-{seed + 999 + eval_episodes})"
+        )
     record = {
         "task": task,
         "ppo_steps": ppo_steps,
         "n_envs": n_envs,
         "seed": seed,
         "returns": summary,
+        **_normalized(task, summary),
         "seconds": time.perf_counter() - t0,
     }
     (out / "demo_results.json").write_text(json.dumps(record, indent=2))
@@ -107,6 +111,19 @@ def run_demo(
         f"[3/3] outputs in {out}/: truth_dream_error.mp4, ppo_dream.zip, demo_results.json ({record['seconds']:.0f} s)"
     )
     return record
+
+
+def _normalized(task: str, summary: dict) -> dict:
+    """Scores in MuJoCo on the task's scale (random 0, expert 1), where the task has a reference."""
+    ref = get_task(task).reference
+    if ref is None:
+        return {}
+    scores = {k: ref.normalize(v["mean"]) for k, v in summary.items() if k.endswith("_in_mujoco")}
+    print(
+        f"      normalized in MuJoCo (random 0, expert {ref.expert:.2f} = 1): "
+        + ", ".join(f"{k.removesuffix('_in_mujoco')} {v:.2f}" for k, v in scores.items())
+    )
+    return {"normalized": scores, "reference": {"random": ref.random, "expert": ref.expert, "how": ref.how}}
 
 
 def _returns(env, act, episodes: int, seed: int) -> list[float]:

@@ -211,3 +211,15 @@ def test_a_signal_while_an_episode_is_written_waits_for_the_write_to_finish():
         assert written == ["episode"]
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # outside a write: at once
+
+
+def test_a_dataset_resumes_after_the_spec_gains_fields_that_are_not_compared(tmp_path):
+    """Datasets store their TaskSpec as JSON; a later wmgym may add uncompared fields (a reference
+    score, a termination rule): the collection still resumes."""
+    out = tmp_path / "d"
+    collect("reacher", 1, out, workers=1, progress=False)
+    record = json.loads((out / "wmgym.json").read_text())
+    for key in ("reference", "proprio", "termination"):
+        record["task"].pop(key, None)
+    (out / "wmgym.json").write_text(json.dumps(record))
+    assert collect("reacher", 2, out, workers=1, progress=False).episodes == 2

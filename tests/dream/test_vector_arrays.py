@@ -72,3 +72,26 @@ def test_render_is_numpy_in_both_modes(dream_checkpoint, array_type):
     vec.reset(seed=0)
     frames = vec.render()
     assert isinstance(frames, np.ndarray) and frames.shape == (2, 64, 64, 3) and frames.dtype == np.uint8
+
+
+def test_small_cpu_batches_step_on_one_thread_and_leave_torchs_setting_as_it_was(dream_checkpoint):
+    from wmgym.dream.vector_env import SMALL_BATCH, _step_threads
+
+    cpu = torch.device("cpu")
+    assert _step_threads(None, 1, cpu) == 1 and _step_threads(None, SMALL_BATCH + 1, cpu) is None
+    assert _step_threads(3, 1024, cpu) == 3 and _step_threads(None, 1, torch.device("cuda")) is None
+    with pytest.raises(ValueError, match="threads must be None or a positive int"):
+        _step_threads(0, 1, cpu)
+    before = torch.get_num_threads()
+    env = DreamVectorEnv.load(dream_checkpoint, num_envs=2)
+    env.reset(seed=0)
+    env.step(np.zeros((2, 2), np.float32))
+    assert torch.get_num_threads() == before
+
+
+def test_precision_auto_is_accepted_and_resolves_to_a_real_precision(dream_checkpoint):
+    env = DreamVectorEnv.load(dream_checkpoint, num_envs=2, precision="auto")
+    env.reset(seed=0)
+    env.step(np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        DreamVectorEnv.load(dream_checkpoint, num_envs=2, precision="fp8")

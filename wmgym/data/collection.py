@@ -164,7 +164,10 @@ def _open(out: Path, record: dict, env: TruthEnv):
     existing = store.read_record(out)
     if existing is not None:
         wanted = json.loads(json.dumps(record))  # as stored: tuples become lists
-        diff = [k for k in _MUST_MATCH if existing.get(k) != wanted[k]]
+        diff = [k for k in _MUST_MATCH if k != "task" and existing.get(k) != wanted[k]]
+        # specs compare as specs: fields that are not compared (tolerances, rules) may be added later
+        if TaskSpec.from_dict(existing["task"]) != TaskSpec.from_dict(record["task"]):
+            diff.insert(0, "task")
         if diff:
             theirs = ", ".join(f"{k}={existing.get(k)!r}" for k in diff if k != "task")
             if "task" in diff:

@@ -35,7 +35,7 @@ def uncertainty_threshold(value: Any) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(
-            "uncertainty_threshold must be a finite number (nats of ensemble disagreement per step; the "
+            "uncertainty_threshold must be a finite number (the model's ensemble disagreement, in its units; the "
             f"model card's calibration suggests one) or None to never truncate on uncertainty; got {value!r}"
         )
     return float(value)

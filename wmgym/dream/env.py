@@ -30,13 +30,13 @@ class DreamEnv(gym.Env):
 
     Step: reward from the reward head; ``terminated`` when the continue head's probability falls
     below 0.5 (tasks that terminate); ``truncated`` at the spec's episode length (counted from the
-    reset) or when ``info["uncertainty"]`` (ensemble disagreement, nats) exceeds
+    reset) or when ``info["uncertainty"]`` (ensemble disagreement, in the model's units) exceeds
     ``uncertainty_threshold``, which keeps a policy from exploiting where the model is wrong.
 
     Args:
         model: zoo name or checkpoint folder.
         obs_mode: ``"state"``, ``"pixels"``, ``"latent"`` or a sequence of them (see above).
-        uncertainty_threshold: a finite number (nats), or None to never truncate on uncertainty.
+        uncertainty_threshold: a finite number (the model's uncertainty units), or None to never truncate on uncertainty.
         sample: sample the stochastic latent (True) or take its mode (False, deterministic).
         device: where the model runs; observations come back as numpy either way.
         render_mode: None or ``"rgb_array"`` (the decoded frame).

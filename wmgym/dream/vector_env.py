@@ -5,6 +5,7 @@ Knows the world model and the TaskSpec; nothing of MuJoCo.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import gymnasium as gym
@@ -18,6 +19,7 @@ from wmgym.dream import checks, noise
 from wmgym.dream.loading import load_dream
 from wmgym.model import WorldModel
 from wmgym.model.context import ContextBank
+from wmgym.model.precision import resolve_precision
 from wmgym.tasks import TaskSpec
 
 OBS_KEYS = ("pixels", "state", "latent")
@@ -40,7 +42,8 @@ class DreamVectorEnv(VectorEnv):
     spec's episode length, or, with ``uncertainty_threshold``, when the model's uncertainty exceeds
     it. Finished envs reset in the same step (``AutoresetMode.SAME_STEP``): the returned observation
     starts the next episode, ``info["final_obs"]`` holds the last one (rows marked by
-    ``info["_final_obs"]``). ``info["uncertainty"]`` is each env's per-step uncertainty (nats).
+    ``info["_final_obs"]``). ``info["uncertainty"]`` is each env's uncertainty: the ensemble's disagreement, in the model's units
+    (RSSM: nats per step; ensemble: normalized-state std, by default accumulated since the reset).
 
     Each env has its own random stream, a function of its seed alone (see `wmgym.dream.noise`), so
     env ``i`` of a vector env seeded ``s`` behaves like a single `DreamEnv` seeded ``s + i``.
@@ -57,9 +60,15 @@ class DreamVectorEnv(VectorEnv):
             number; None never does.
         sample: sample the stochastic latent (True) or take its mode (False, deterministic).
         autoreset: reset finished envs in the same step (a vector env's contract); `DreamEnv` turns it off.
-        precision: ``"fp32"`` (default: a vector env then equals single envs to float tolerance) or
-            ``"bf16"`` autocast, ~1.5x the steps/s on this CPU (benchmarks/results/dream_throughput.md).
+        precision: ``"fp32"`` (default: a vector env then equals single envs to float tolerance),
+            ``"bf16"`` autocast, or ``"auto"``: bf16 only where the hardware computes it natively
+            (CUDA GPUs with bf16; CPUs with AVX512-BF16 or AMX), since on an AVX2-only CPU bf16 made
+            the dream 5-14x slower (`wmgym.model.precision.choose_precision`).
         array_type: ``"numpy"`` (default) or ``"torch"``: what `reset` and `step` return (see above).
+        threads: torch's intra-op threads while this env resets and steps on a CPU (restored after).
+            None: 1 thread for up to ``SMALL_BATCH`` envs, torch's own setting for more: on small
+            tensors, handing work between threads costs more than it saves (one env stepped ~10x
+            faster on one thread of 2 busy cores; benchmarks/results/dream_throughput.md).
 
     Raises:
         ValueError: on inputs it cannot use, each saying how to fix it: a bad ``array_type``,
@@ -91,6 +100,7 @@ class DreamVectorEnv(VectorEnv):
         render_mode: str | None = None,
         precision: str = "fp32",
         array_type: str = "numpy",
+        threads: int | None = None,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
@@ -101,9 +111,8 @@ class DreamVectorEnv(VectorEnv):
         self.uncertainty_threshold, self.sample, self.autoreset = uncertainty_threshold, sample, autoreset
         self.array_type = checks.array_type(array_type)
         self.render_mode = render_mode
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
-        self._bf16 = precision == "bf16"
+        self._bf16 = resolve_precision(precision, self.device) == "bf16"
+        self._threads = _step_threads(threads, num_envs, self.device)
         self.single_action_space = spaces.Box(action_space.low, action_space.high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._spaces = _obs_spaces(model, task)
@@ -128,7 +137,7 @@ class DreamVectorEnv(VectorEnv):
 
     @property
     def uncertainty_threshold(self) -> float | None:
-        """Truncate an episode when its per-step uncertainty (nats) exceeds this; None: never."""
+        """Truncate an episode when its uncertainty (the model's units, see above) exceeds this; None: never."""
         return self._uncertainty_threshold
 
     @uncertainty_threshold.setter
@@ -138,7 +147,10 @@ class DreamVectorEnv(VectorEnv):
     # -- gymnasium API ---------------------------------------------------------------------------
     @torch.no_grad()
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        options = options or {}
+        with _torch_threads(self._threads):
+            return self._reset(seed, options or {})
+
+    def _reset(self, seed, options: dict[str, Any]):
         rows = np.flatnonzero(checks.reset_mask(options.get("reset_mask"), self.num_envs))
         if seed is not None:
             seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else list(seed)
@@ -167,7 +179,7 @@ class DreamVectorEnv(VectorEnv):
 
     @torch.no_grad()
     def step(self, actions):
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16):
+        with _torch_threads(self._threads), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16):
             return self._step(actions)
 
     def _step(self, actions):
@@ -259,6 +271,33 @@ class DreamVectorEnv(VectorEnv):
         if self.array_type == "torch":
             return torch.as_tensor(x, device=self.device)
         return x.cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+
+
+SMALL_BATCH = 64
+"""Up to this many envs on a CPU, a vector env steps on one torch thread (see ``threads``)."""
+
+
+def _step_threads(threads: int | None, num_envs: int, device: torch.device) -> int | None:
+    """The thread count to step with, or None to leave torch's setting alone."""
+    if threads is not None:
+        if not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads must be None or a positive int, got {threads!r}")
+        return threads if device.type == "cpu" else None
+    return 1 if device.type == "cpu" and num_envs <= SMALL_BATCH else None
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Run with ``n`` torch intra-op threads (None: as set), restoring the setting after (~0.3 us)."""
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _parse_obs_mode(obs_mode) -> tuple[tuple[str, ...], bool]:

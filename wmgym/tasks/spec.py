@@ -135,6 +135,22 @@ class Termination:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """The returns that define a task's normalized score: a random policy scores 0, a strong policy
+    trained in MuJoCo scores 1. Normalized = (R - random) / (expert - random)."""
+
+    random: float
+    """Mean return of uniform random actions."""
+    expert: float
+    """Mean return of the strong MuJoCo-trained reference policy."""
+    how: str
+    """How both were measured (policy, training budget, command, episodes), so anyone can redo it."""
+
+    def normalize(self, ret: float) -> float:
+        return (ret - self.random) / (self.expert - self.random)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A task of the suite: which MuJoCo env, how it is seen, and how long it runs."""
 
@@ -161,6 +177,8 @@ class TaskSpec:
     what a proprioception-only world model takes as input (the rest, e.g. a target, it infers from
     frames). None: the whole observation is proprioception. Not compared, like ``termination``."""
     termination: Termination | None = field(default=None, compare=False)
+    reference: Reference | None = field(default=None, compare=False)
+    """Random and expert returns for normalized scores (None: not measured yet). Not compared."""
     """The rule that ends an episode early (tasks that terminate). Not compared: specs stored before it
     existed still match their task."""
     env_kwargs: tuple[tuple[str, Any], ...] = ()
@@ -219,6 +237,7 @@ class TaskSpec:
         d["env_kwargs"] = tuple(tuple(p) for p in d.get("env_kwargs", ()))
         d["trust"] = TrustSpec.from_dict(d.get("trust"))
         d["termination"] = Termination.from_dict(d.get("termination"))
+        d["reference"] = Reference(**d["reference"]) if d.get("reference") else None
         if d.get("proprio") is not None:
             d["proprio"] = tuple(d["proprio"])
         return cls(camera=CameraSpec(**cam), render=RenderSpec(**rnd), **d)
