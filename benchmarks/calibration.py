@@ -200,6 +200,8 @@ def main() -> None:
     if json_path.is_file():  # keep models measured by an earlier run of this script
         result["models"] = json.loads(json_path.read_text()).get("models", {})
         result["improve"] = json.loads(json_path.read_text()).get("improve")
+    if result.get("improve") and result["improve"]["model"] in (args.models or zoo_models()):
+        result["improve"] = None  # it measured the model this run re-calibrates: maybe no longer the same model
     for name in zoo_models() if args.models is None else args.models:
         task = read_config(ZOO / name)["task"]["name"]
         card = calibrate(name, args.work / name, with_policies(args, task))

@@ -21,7 +21,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="reacher")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--ppo-steps", type=int, default=300_000)
+    p.add_argument("--ppo-steps", type=int, default=1_000_000)
     p.add_argument("--eval-episodes", type=int, default=20)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()

@@ -244,7 +244,7 @@ def write_md(path: Path, result: dict) -> None:
             )
         lines.append(line)
     if smooth:
-        n = result["eval"]["by_horizon"]["1"]["smooth_episodes"]
+        n = next(iter(result["eval"]["by_horizon"].values()))["smooth_episodes"]
         lines += [
             "",
             f"Smooth-noise actions (OU theta 0.15, sigma 0.3), {n} held-out episodes: the larger joint's angle "

@@ -34,7 +34,7 @@ from wmgym.zoo import zoo_models
 def run_demo(
     task: str = "reacher",
     out: str | Path = "wmgym-demo",
-    ppo_steps: int = 300_000,
+    ppo_steps: int = 1_000_000,
     n_envs: int = 64,
     eval_episodes: int = 20,
     seed: int = 0,
