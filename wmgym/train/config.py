@@ -23,7 +23,7 @@ applied (``lr`` and ``grad_clip`` to the restored optimizer too), and the change
 class TrainConfig:
     """How to train. Saved, merged with the model config, in ``RUN/config.json``."""
 
-    preset: str = "small"
+    preset: str = "ensemble-small"
     """Model preset: ensemble-debug|small|base (v2) or debug|small|base (RSSM); see docs/world_model.md."""
     proprio_only: bool = False
     """Ensemble presets: dynamics on the task's joint sensors only (TaskSpec.proprio); targets from frames."""
