@@ -29,10 +29,10 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from wmgym.model.base import WorldModelBase
 from wmgym.model.ensemble_config import EnsembleConfig
 from wmgym.model.ensemble_nets import EnsembleMLP, FrameEncoder, Renderer
 from wmgym.model.networks import mlp
-from wmgym.model.statistics import DataStatistics
 from wmgym.model.world_model import symexp, symlog
 
 
@@ -54,7 +54,7 @@ class StateLatent(NamedTuple):
         return StateLatent(*(t[idx] for t in self))
 
 
-class EnsembleWorldModel(DataStatistics):
+class EnsembleWorldModel(WorldModelBase):
     def __init__(self, cfg: EnsembleConfig):
         super().__init__()
         if cfg.action_dim <= 0 or cfg.state_dim <= 0:
@@ -176,40 +176,11 @@ class EnsembleWorldModel(DataStatistics):
         """Probability that the episode continues (1 - P(terminated))."""
         return torch.sigmoid(self.cont_head(latent.state).squeeze(-1).float())
 
-    def terminated(self, latent: StateLatent) -> torch.Tensor:
-        """Whether the episode ends here: the continue head below one half (bool)."""
-        return self.cont(latent) < 0.5
-
     def decode(self, latent: StateLatent) -> torch.Tensor:
         """Frames as float RGB in [0, 1], (..., H, W, 3)."""
         return self._decode_raw(latent).clamp(0, 1)
 
-    def frames(self, latent: StateLatent) -> torch.Tensor:
-        """Frames as uint8 RGB, (..., H, W, 3): what an env returns and a dataset stores."""
-        return (self.decode(latent).float() * 255).round().to(torch.uint8)
-
-    @torch.no_grad()
-    def open_loop(
-        self, rows: dict[str, torch.Tensor], actions: torch.Tensor, pixels: bool = True, sample: bool = False
-    ) -> dict[str, torch.Tensor]:
-        """Context ``rows`` (see `start`), then actions (B, H, A) only. Returns (B, H, ...) tensors:
-        ``state``, ``reward``, ``cont``, ``terminated``, ``uncertainty`` and, if asked, uint8 ``pixels``."""
-        latents, unc = self.imagine(self.start(rows), actions, sample=sample)
-        out = {
-            "state": self.state(latents),
-            "reward": self.reward(latents),
-            "cont": self.cont(latents),
-            "terminated": self.terminated(latents),
-            "uncertainty": unc.float(),
-        }
-        if pixels:
-            out["pixels"] = self.frames(latents)
-        return out
-
     # -- training -------------------------------------------------------------------------------
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Same as `loss`; DDP synchronizes gradients only through ``forward``."""
-        return self.loss(batch)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of a (B, T) batch (tensors as `wmgym.data.SequenceSampler` gives, on this device): the

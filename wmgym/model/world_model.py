@@ -21,10 +21,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from wmgym.model.base import WorldModelBase
 from wmgym.model.config import WorldModelConfig
 from wmgym.model.networks import Decoder, Encoder, mlp
 from wmgym.model.rssm import RSSM, Latent, categorical_kl
-from wmgym.model.statistics import DataStatistics
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -35,7 +35,7 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.expm1(x.abs())
 
 
-class WorldModel(DataStatistics):
+class WorldModel(WorldModelBase):
     def __init__(self, cfg: WorldModelConfig):
         super().__init__()
         if cfg.action_dim <= 0 or cfg.state_dim <= 0:
@@ -102,20 +102,12 @@ class WorldModel(DataStatistics):
         """Frames as float RGB in [0, 1], (..., H, W, 3)."""
         return (self._decode_raw(latent) + 0.5).clamp(0, 1)
 
-    def frames(self, latent: Latent) -> torch.Tensor:
-        """Frames as uint8 RGB, (..., H, W, 3): what an env returns and a dataset stores."""
-        return (self.decode(latent).float() * 255).round().to(torch.uint8)
-
     def reward(self, latent: Latent) -> torch.Tensor:
         return symexp(self.reward_head(latent.features()).squeeze(-1))
 
     def cont(self, latent: Latent) -> torch.Tensor:
         """Probability that the episode continues (the ``continue`` head; 1 - P(terminated))."""
         return torch.sigmoid(self.cont_head(latent.features()).squeeze(-1))
-
-    def terminated(self, latent: Latent) -> torch.Tensor:
-        """Whether the episode ends here: the continue head below one half (bool)."""
-        return self.cont(latent) < 0.5
 
     def state(self, latent: Latent) -> torch.Tensor:
         """The MuJoCo env's observation vector, in its own units."""
@@ -127,28 +119,7 @@ class WorldModel(DataStatistics):
         _, last, _, _ = self.observe(rows["pixels"], rows["state"], rows["action"], rows["is_first"], sample=False)
         return last
 
-    @torch.no_grad()
-    def open_loop(
-        self, rows: dict[str, torch.Tensor], actions: torch.Tensor, pixels: bool = True, sample: bool = False
-    ) -> dict[str, torch.Tensor]:
-        """Context ``rows`` (see `start`), then actions (B, H, A) only. Returns (B, H, ...) tensors:
-        ``state``, ``reward``, ``cont``, ``terminated``, ``uncertainty`` and, if asked, uint8 ``pixels``."""
-        latents, unc = self.imagine(self.start(rows), actions, sample=sample)
-        out = {
-            "state": self.state(latents).float(),
-            "reward": self.reward(latents).float(),
-            "cont": self.cont(latents).float(),
-            "terminated": self.terminated(latents),
-            "uncertainty": unc.float(),
-        }
-        if pixels:
-            out["pixels"] = self.frames(latents)
-        return out
-
     # -- training -------------------------------------------------------------------------------
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Same as `loss`; DDP synchronizes gradients only through ``forward``."""
-        return self.loss(batch)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of a (B, T) batch (tensors as `wmgym.data.SequenceSampler` gives, on this device)."""
