@@ -10,36 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_config
 
 from wmgym import checkpoint
 from wmgym.checkpoint import load_model
 from wmgym.cli import main as cli
 from wmgym.data import collect
 from wmgym.errors import CheckpointError, RunFolderError, TrainingDivergedError
-from wmgym.train import TrainConfig, train
+from wmgym.train import train
 from wmgym.train.run import LOCK
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wm") / "reacher"
-    collect("reacher", 8, out, policy="ou-noise", workers=1, progress=False)
-    return out
-
-
-def _cfg(**kw):
-    base = dict(
-        preset="debug",
-        batch_size=2,
-        seq_len=8,
-        eval_every=4,
-        checkpoint_every=2,
-        log_every=1,
-        heldout_fraction=0.25,
-        eval_horizon=5,
-        device="cpu",
-    )
-    return TrainConfig(**{**base, **kw})
 
 
 def _snapshot(folder: Path) -> dict:
@@ -64,24 +43,24 @@ def test_a_folder_that_is_not_a_run_is_left_byte_identical(data, tmp_path, kind)
     elif kind == "dataset":
         collect("reacher", 1, out, workers=1, progress=False)
     elif kind == "checkpoint":
-        train([data], tmp_path / "run", _cfg(steps=2), progress=False)
+        train([data], tmp_path / "run", tiny_config(steps=2), progress=False)
         (tmp_path / "run" / "checkpoint").rename(out)
     else:
         out.mkdir()
         (out / "results.csv").write_text("a,b\n1,2\n")
     before = _snapshot(out)
     with pytest.raises(RunFolderError, match="not a wmgym run folder.*nothing was written.*new or empty folder"):
-        train([data], out, _cfg(steps=2), progress=False)
+        train([data], out, tiny_config(steps=2), progress=False)
     assert _snapshot(out) == before
     if kind == "checkpoint":
         with pytest.raises(RunFolderError, match="it is a checkpoint: to resume its run pass the run folder"):
-            train([data], out, _cfg(steps=2), progress=False)
+            train([data], out, tiny_config(steps=2), progress=False)
 
 
 def test_an_empty_or_missing_folder_starts_a_run_that_is_marked(data, tmp_path):
     (tmp_path / "empty").mkdir()
     for out in (tmp_path / "empty", tmp_path / "new" / "run"):
-        train([data], out, _cfg(steps=1), progress=False)
+        train([data], out, tiny_config(steps=1), progress=False)
         assert json.loads((out / "config.json").read_text())[checkpoint.RUN_KEY] == 1
         assert checkpoint.is_run(out) and _step(out / "checkpoint") == 1
 
@@ -106,11 +85,11 @@ def test_a_second_trainer_on_the_same_folder_is_refused(data, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(RunFolderError, match=f"another wmgym train is using {out} \\(pid {holder.pid}\\)"):
-            train([data], out, _cfg(steps=1), progress=False)
+            train([data], out, tiny_config(steps=1), progress=False)
     finally:
         holder.kill()
         holder.wait()
-    train([data], out, _cfg(steps=1), progress=False)  # released when its holder ends
+    train([data], out, tiny_config(steps=1), progress=False)  # released when its holder ends
     assert _step(out / "checkpoint") == 1
 
 
@@ -135,11 +114,11 @@ def test_a_crash_between_the_two_renames_loses_nothing(data, tmp_path, monkeypat
     new copy is rolled forward; a damaged one is dropped and the backup restored. Either way the
     resumed run continues from that copy's step and ends where an uninterrupted run does."""
     run = tmp_path / "run"
-    train([data], run, _cfg(steps=2, checkpoint_every=2, eval_every=100), progress=False)
+    train([data], run, tiny_config(steps=2, checkpoint_every=2, eval_every=100), progress=False)
     with monkeypatch.context() as m:
         _crash_on_rename_into_place(m)
         with pytest.raises(_Crash):
-            train([data], run, _cfg(steps=4, checkpoint_every=2, eval_every=100), progress=False)
+            train([data], run, tiny_config(steps=4, checkpoint_every=2, eval_every=100), progress=False)
     assert not (run / "checkpoint").exists()
     assert _step(run / ".checkpoint.old") == 2 and _step(run / ".checkpoint.tmp") == 4
     if new_copy == "damaged":
@@ -149,7 +128,7 @@ def test_a_crash_between_the_two_renames_loses_nothing(data, tmp_path, monkeypat
     # a reader finds the right copy without renaming anything
     assert checkpoint.read_config(run)["step"] == expected and not (run / "checkpoint").exists()
 
-    resumed = train([data], run, _cfg(steps=6, checkpoint_every=2, eval_every=100), progress=False)
+    resumed = train([data], run, tiny_config(steps=6, checkpoint_every=2, eval_every=100), progress=False)
     err = capsys.readouterr().err
     assert (f"finished the save that was interrupted (step {expected})" if expected == 4 else "restored") in err
     assert f"(step {expected})" in err
@@ -157,19 +136,21 @@ def test_a_crash_between_the_two_renames_loses_nothing(data, tmp_path, monkeypat
     history = json.loads((run / "checkpoint" / "config.json").read_text())["train_changes"]
     assert history[-1] == {"step": expected, "changes": {"steps": [expected, 6]}}  # resumed from there
     assert not (run / ".checkpoint.old").exists() and not (run / ".checkpoint.tmp").exists()
-    straight = train([data], tmp_path / "straight", _cfg(steps=6, checkpoint_every=2, eval_every=100), progress=False)
+    straight = train(
+        [data], tmp_path / "straight", tiny_config(steps=6, checkpoint_every=2, eval_every=100), progress=False
+    )
     _same_weights(straight, resumed)
 
 
 def test_resume_refuses_settings_that_cannot_change_and_records_those_that_do(data, tmp_path):
     run = tmp_path / "run"
-    train([data], run, _cfg(steps=2), progress=False)
+    train([data], run, tiny_config(steps=2), progress=False)
     before = _snapshot(run / "checkpoint")
     with pytest.raises(RunFolderError, match=r"different preset \(saved 'debug', now 'small'\), batch_size"):
-        train([data], run, _cfg(steps=4, preset="small", batch_size=4), progress=False)
+        train([data], run, tiny_config(steps=4, preset="small", batch_size=4), progress=False)
     assert _snapshot(run / "checkpoint") == before
 
-    train([data], run, _cfg(steps=3, lr=1e-4), progress=False)
+    train([data], run, tiny_config(steps=3, lr=1e-4), progress=False)
     saved = json.loads((run / "checkpoint" / "config.json").read_text())
     assert saved["train"]["lr"] == 1e-4 and saved["train"]["steps"] == 3
     assert saved["optimizer"]["param_groups"][0]["lr"] == 1e-4  # applied, not only recorded
@@ -179,10 +160,10 @@ def test_resume_refuses_settings_that_cannot_change_and_records_those_that_do(da
 
 def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint(data, tmp_path):
     run = tmp_path / "run"
-    train([data], run, _cfg(steps=2), progress=False)
+    train([data], run, tiny_config(steps=2), progress=False)
     before = _snapshot(run / "checkpoint")
     with pytest.raises(TrainingDivergedError, match=r"diverged at step \d+.*lr 1e\+06.*step 2.*lower lr"):
-        train([data], run, _cfg(steps=30, lr=1e6, checkpoint_every=100), progress=False)
+        train([data], run, tiny_config(steps=30, lr=1e6, checkpoint_every=100), progress=False)
     assert _snapshot(run / "checkpoint") == before
     model, _ = load_model(run)
     assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
@@ -199,13 +180,13 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoin
 )
 def test_a_run_that_would_not_train_is_refused_before_touching_the_folder(tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
-        train(["nowhere"], tmp_path / "run", _cfg(**changes), progress=False)
+        train(["nowhere"], tmp_path / "run", tiny_config(**changes), progress=False)
     assert not (tmp_path / "run").exists()
 
 
 def test_a_full_disk_stops_training_with_a_clear_error_and_keeps_the_checkpoint(data, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    train([data], run, _cfg(steps=2), progress=False)
+    train([data], run, tiny_config(steps=2), progress=False)
     before = _snapshot(run / "checkpoint")
 
     real = checkpoint._write_file
@@ -220,11 +201,11 @@ def test_a_full_disk_stops_training_with_a_clear_error_and_keeps_the_checkpoint(
 
     monkeypatch.setattr(checkpoint, "_write_file", full_in(".checkpoint.tmp"))
     with pytest.raises(CheckpointError, match=r"could not save checkpoint .*: No space left on device .*is kept"):
-        train([data], run, _cfg(steps=4), progress=False)
+        train([data], run, tiny_config(steps=4), progress=False)
     assert _snapshot(run / "checkpoint") == before and not (run / ".checkpoint.tmp").exists()
     monkeypatch.setattr(checkpoint, "_write_file", full_in(str(run)))
     with pytest.raises(RunFolderError, match=r"cannot write .*config.json: No space left on device"):
-        train([data], run, _cfg(steps=4), progress=False)
+        train([data], run, tiny_config(steps=4), progress=False)
     assert _snapshot(run / "checkpoint") == before
 
 

@@ -5,34 +5,13 @@ import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
+from tiny import tiny_config
 
 from wmgym.checkpoint import CheckpointError, check_task, load_model
 from wmgym.cli import main as cli
 from wmgym.data import collect
 from wmgym.tasks import get_task
-from wmgym.train import TrainConfig, train, trainer
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wm") / "reacher"
-    collect("reacher", 8, out, policy="ou-noise", workers=1, progress=False)
-    return out
-
-
-def _cfg(**kw):
-    base = dict(
-        preset="debug",
-        batch_size=2,
-        seq_len=8,
-        eval_every=4,
-        checkpoint_every=2,
-        log_every=1,
-        heldout_fraction=0.25,
-        eval_horizon=5,
-        device="cpu",
-    )
-    return TrainConfig(**{**base, **kw})
+from wmgym.train import train, trainer
 
 
 def _params(model):
@@ -40,7 +19,7 @@ def _params(model):
 
 
 def test_trains_end_to_end_and_writes_a_checkpoint(data, tmp_path):
-    model = train([data], tmp_path / "run", _cfg(steps=4), progress=False)
+    model = train([data], tmp_path / "run", tiny_config(steps=4), progress=False)
     ckpt = tmp_path / "run" / "checkpoint"
     config = json.loads((ckpt / "config.json").read_text())
     assert config["step"] == 4
@@ -54,15 +33,15 @@ def test_trains_end_to_end_and_writes_a_checkpoint(data, tmp_path):
 
 
 def test_resume_continues_exactly(data, tmp_path):
-    straight = train([data], tmp_path / "a", _cfg(steps=4, checkpoint_every=100), progress=False)
-    train([data], tmp_path / "b", _cfg(steps=2, checkpoint_every=100), progress=False)
-    resumed = train([data], tmp_path / "b", _cfg(steps=4, checkpoint_every=100), progress=False)
+    straight = train([data], tmp_path / "a", tiny_config(steps=4, checkpoint_every=100), progress=False)
+    train([data], tmp_path / "b", tiny_config(steps=2, checkpoint_every=100), progress=False)
+    resumed = train([data], tmp_path / "b", tiny_config(steps=4, checkpoint_every=100), progress=False)
     for k, v in _params(straight).items():
         torch.testing.assert_close(resumed.state_dict()[k], v, rtol=0, atol=0, msg=f"{k} differs after resume")
 
 
 def test_damaged_and_mismatched_checkpoints_are_clear_errors(data, tmp_path):
-    train([data], tmp_path / "run", _cfg(steps=2), progress=False)
+    train([data], tmp_path / "run", tiny_config(steps=2), progress=False)
     ckpt = tmp_path / "run" / "checkpoint"
     config = json.loads((ckpt / "config.json").read_text())
     with pytest.raises(CheckpointError, match="trained on task 'reacher'.*task 'pusher'"):
@@ -83,9 +62,9 @@ def test_damaged_and_mismatched_checkpoints_are_clear_errors(data, tmp_path):
 def test_resume_on_other_data_is_refused(data, tmp_path):
     other = tmp_path / "other"
     collect("reacher", 4, other, seed=7, workers=1, progress=False)
-    train([data], tmp_path / "run", _cfg(steps=2), progress=False)
+    train([data], tmp_path / "run", tiny_config(steps=2), progress=False)
     with pytest.raises(CheckpointError, match="trained on other data"):
-        train([other], tmp_path / "run", _cfg(steps=4), progress=False)
+        train([other], tmp_path / "run", tiny_config(steps=4), progress=False)
 
 
 def test_cli_train_and_resume(data, tmp_path, capsys):
@@ -125,7 +104,7 @@ def _ddp_worker(rank, world, port, data, out, results):
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
     )
     torch.set_num_threads(1)
-    model = train([data], out, _cfg(steps=3), progress=False)
+    model = train([data], out, tiny_config(steps=3), progress=False)
     torch.save({k: v.clone() for k, v in model.state_dict().items()}, results / f"rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
@@ -138,19 +117,21 @@ def test_ddp_two_gloo_processes_stay_in_sync(data, tmp_path, monkeypatch):
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=f"{k} differs between ranks")
     monkeypatch.setattr(trainer, "_loop", lambda run: None)  # the same seed, untrained
-    init = train([data], tmp_path / "fresh", _cfg(steps=3), progress=False)
+    init = train([data], tmp_path / "fresh", tiny_config(steps=3), progress=False)
     assert any(not torch.equal(init.state_dict()[k], a[k]) for k in a), "DDP run did not train"
     config = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
     assert config["world_size"] == 2 and set(config["sampler"]) == {"0", "1"}
 
 
 def test_fine_tuning_starts_from_a_run_folder_s_weights(data, tmp_path, monkeypatch):
-    base = train([data], tmp_path / "base", _cfg(steps=2), progress=False)
+    base = train([data], tmp_path / "base", tiny_config(steps=2), progress=False)
     with monkeypatch.context() as m:
         m.setattr(trainer, "_loop", lambda run: None)
-        start = train([data], tmp_path / "tuned", _cfg(steps=1, init_from=str(tmp_path / "base")), progress=False)
+        start = train(
+            [data], tmp_path / "tuned", tiny_config(steps=1, init_from=str(tmp_path / "base")), progress=False
+        )
     for k, v in _params(base).items():
         torch.testing.assert_close(start.state_dict()[k], v, rtol=0, atol=0, msg=k)
-    tuned = train([data], tmp_path / "tuned", _cfg(steps=1, init_from=str(tmp_path / "base")), progress=False)
+    tuned = train([data], tmp_path / "tuned", tiny_config(steps=1, init_from=str(tmp_path / "base")), progress=False)
     assert json.loads((tmp_path / "tuned" / "checkpoint" / "config.json").read_text())["step"] == 1
     assert any(not torch.equal(tuned.state_dict()[k], v) for k, v in _params(base).items())

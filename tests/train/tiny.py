@@ -1,0 +1,20 @@
+"""The tiny training settings the training tests share (a debug model, a few steps)."""
+
+from wmgym.train import TrainConfig
+
+TINY = dict(
+    preset="debug",
+    batch_size=2,
+    seq_len=8,
+    eval_every=4,
+    checkpoint_every=2,
+    log_every=1,
+    heldout_fraction=0.25,
+    eval_horizon=5,
+    device="cpu",
+)
+
+
+def tiny_config(**changes) -> TrainConfig:
+    """`TINY` with ``changes``."""
+    return TrainConfig(**{**TINY, **changes})
