@@ -68,7 +68,7 @@ class DreamVectorEnv(VectorEnv):
         threads: torch's intra-op threads while this env resets and steps on a CPU (restored after).
             None: 1 thread for up to ``SMALL_BATCH`` envs, torch's own setting for more: on small
             tensors, handing work between threads costs more than it saves (one env stepped ~10x
-            faster on one thread of 2 busy cores; benchmarks/results/dream_throughput.md).
+            faster on one thread of 2 busy cores: measured by hand, not by a benchmark).
 
     Raises:
         ValueError: on inputs it cannot use, each saying how to fix it: a bad ``array_type``,
