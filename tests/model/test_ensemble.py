@@ -155,7 +155,8 @@ def test_interface_shapes_and_dtypes(model):
     cfg, batch = model.cfg, _batch()
     latent = model.start(_context(batch))
     assert isinstance(latent, StateLatent) and all(x.shape[0] == 3 for x in latent)
-    assert latent.features().shape == (3, cfg.latent_dim) and latent.var.shape == (3,)
+    assert latent.features().shape == (3, cfg.latent_dim)
+    assert latent.particles.shape == (3, cfg.members, cfg.latent_dim) and latent.member.shape == (3,)
     nxt, unc = model.step(latent, batch["action"][:, 4])
     assert nxt.state.shape == (3, cfg.latent_dim) and unc.shape == (3,)
     torch.testing.assert_close(nxt.prev, latent.state)
@@ -186,7 +187,7 @@ def test_full_state_model_returns_the_context_state_exactly(model):
     torch.testing.assert_close(model.state(model.start(_context(batch))), batch["state"][:, 3])
 
 
-def test_mean_is_deterministic_and_uniform_picks_the_member(model):
+def test_mean_is_deterministic_and_uniform_picks_the_particle_for_good(model):
     latent = model.start(_context(_batch()))
     action = torch.rand(3, 2)
     a, _ = model.step(latent, action, sample=False)
@@ -199,23 +200,41 @@ def test_mean_is_deterministic_and_uniform_picks_the_member(model):
     assert u.shape[1] == model.noise_dim
     picked, _ = model.step(latent, action, sample=True, uniform=u)
     torch.testing.assert_close(picked.state, preds[members, torch.arange(3)], rtol=0, atol=0)
-    assert not torch.allclose(picked.state, a.state)
+    assert torch.equal(picked.member, members) and not torch.allclose(picked.state, a.state)
+    # TS-infinity: later draws do not move a row to another particle
+    again, _ = model.step(picked, action, sample=True, uniform=torch.full((3, 1), 0.99))
+    torch.testing.assert_close(again.state, model.predict(picked, action)[members, torch.arange(3)], rtol=0, atol=0)
 
 
-def test_uncertainty_is_spread_and_cumulative_never_falls(model):
+def test_each_member_rolls_its_own_particle(model):
+    batch = _batch(t=6)
+    latent = model.start(_context(batch))
+    lat, _ = model.imagine(latent, batch["action"], sample=False)
+    for k in range(model.cfg.members):  # member k alone, rolled from the start state
+        s = latent.state
+        for t in range(6):
+            x = torch.cat([s, batch["action"][:, t]], -1).expand(model.cfg.members, -1, -1)
+            s = s + model.dynamics(x)[k].float()
+        torch.testing.assert_close(lat.particles[:, -1, k], s, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(lat.state, lat.particles.mean(-2))
+
+
+def test_uncertainty_is_the_particles_spread(model):
     batch = _batch(t=12)
     latent = model.start(_context(batch))
-    _, unc = model.imagine(latent, batch["action"], sample=True)
-    assert torch.all(unc > 0) and torch.all(unc[:, 1:] >= unc[:, :-1])
-    stepwise = EnsembleWorldModel(model.cfg.replace(uncertainty="step"))
-    stepwise.load_state_dict(model.state_dict())
-    _, per_step = stepwise.imagine(latent, batch["action"], sample=False)
-    _, cumulative = model.imagine(latent, batch["action"], sample=False)
-    torch.testing.assert_close(cumulative, per_step.pow(2).cumsum(1).sqrt())
+    lat, unc = model.imagine(latent, batch["action"], sample=True)
+    assert torch.all(unc > 0)
+    torch.testing.assert_close(unc, lat.particles.std(-2, correction=0).mean(-1))
     with torch.no_grad():  # members that agree have no uncertainty
         for p in model.dynamics.parameters():
             p.copy_(p[:1].expand_as(p))
     assert model.imagine(latent, batch["action"])[1].abs().max() < 1e-5
+
+
+def test_legacy_uncertainty_configs_load_as_particles():
+    d = ensemble_debug().to_dict()
+    for legacy in ("step", "cumulative"):
+        assert type(ensemble_debug()).from_dict({**d, "uncertainty": legacy}).uncertainty == "particles"
 
 
 @torch.no_grad()
@@ -278,7 +297,7 @@ def test_bf16_autocast_keeps_the_rolled_state_in_float32(model):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         nxt, unc = model.step(latent, torch.rand(3, 2))
         frames = model.frames(nxt)
-    assert nxt.state.dtype == torch.float32 and nxt.var.dtype == torch.float32
+    assert nxt.state.dtype == torch.float32 and nxt.particles.dtype == torch.float32
     assert frames.dtype == torch.uint8 and torch.isfinite(unc).all()
 
 

@@ -3,7 +3,8 @@
 The latent is the env's own observation vector, normalized (or the entries of it that ``input_state``
 names), plus a part z that a frame encoder infers for what those entries do not hold. Each of K
 members predicts the latent's change from (latent, action); a rollout steps with the members' mean or
-one member per row (PETS's TS1), and their disagreement is the uncertainty. The members are trained
+each member rolls its own trajectory (PETS's particles): a rollout follows their mean, or one
+particle per row (TS-infinity), and their spread is the uncertainty. The members are trained
 on their own open-loop rollouts of ``horizon`` steps (TD-MPC2's latent rollout loss), not one step at
 a time, so what they learn is what a dream needs: not to drift.
 
@@ -38,13 +39,15 @@ from wmgym.model.world_model import symexp, symlog
 
 class StateLatent(NamedTuple):
     """A latent state, batch first (any leading dims): ``state`` (B, D) the normalized input state and
-    z; ``prev`` (B, D) the latent one step before; ``action`` (B, A) the action that led here; ``var``
-    (B,) the summed squared disagreement since `start`."""
+    z, what the heads and renderer read; ``prev`` (B, D) the latent one step before; ``action`` (B, A)
+    the action that led here; ``particles`` (B, K, D) each member's own rollout since `start`;
+    ``member`` (B,) the particle a sampled row follows (-1: not chosen yet, or the particles' mean)."""
 
     state: torch.Tensor
     prev: torch.Tensor
     action: torch.Tensor
-    var: torch.Tensor
+    particles: torch.Tensor
+    member: torch.Tensor
 
     def features(self) -> torch.Tensor:
         """What a policy sees with ``obs_mode="latent"``: the state part (Markov where the env's is)."""
@@ -57,8 +60,11 @@ class StateLatent(NamedTuple):
 class EnsembleWorldModel(WorldModelBase):
     def __init__(self, cfg: EnsembleConfig):
         super().__init__()
-        if cfg.action_dim <= 0 or cfg.state_dim <= 0:
-            raise ValueError("EnsembleConfig needs action_dim and state_dim (set them from the dataset)")
+        if cfg.action_dim <= 0 or cfg.state_dim < 0 or cfg.latent_dim <= 0:
+            # state_dim 0 (recorded frames without proprioception) works when frames give the latent
+            raise ValueError(
+                "EnsembleConfig needs action_dim, and state_dim or learned_dim (set them from the dataset)"
+            )
         h, w = cfg.image_size
         if h % 16 or w % 16:
             raise ValueError(f"image_size must be multiples of 16, got {cfg.image_size}")
@@ -92,7 +98,7 @@ class EnsembleWorldModel(WorldModelBase):
         """z (..., learned_dim) from uint8 frames (..., H, W, 3), the frames before them, and the
         normalized input state (..., I)."""
         lead = pixels.shape[:-3]
-        flat = [x.reshape(-1, *x.shape[len(lead) :]) for x in (pixels, prev_pixels, inputs)]
+        flat = [x.reshape(lead.numel(), *x.shape[len(lead) :]) for x in (pixels, prev_pixels, inputs)]  # I may be 0
         return self.encoder(*flat).float().reshape(*lead, -1)
 
     def observe(self, pixels, state, action, is_first) -> StateLatent:
@@ -107,12 +113,18 @@ class EnsembleWorldModel(WorldModelBase):
             before = torch.where(first[..., None, None, None], pixels, before)
             s = torch.cat([x, self.encode(pixels, before, x)], -1)
         prev = torch.where(first[..., None], s, torch.cat([s[:, :1], s[:, :-1]], 1))
-        return StateLatent(s, prev, action.float(), s.new_zeros(s.shape[:-1]))
+        return self._latent(s, prev, action.float())
+
+    def _latent(self, s: torch.Tensor, prev: torch.Tensor, action: torch.Tensor) -> StateLatent:
+        """A latent whose particles all sit at ``s`` (no member chosen)."""
+        particles = s.unsqueeze(-2).expand(*s.shape[:-1], self.cfg.members, s.shape[-1])
+        member = torch.full(s.shape[:-1], -1, dtype=torch.long, device=s.device)
+        return StateLatent(s, prev, action, particles, member)
 
     def initial(self, batch: int) -> StateLatent:
         cfg, dev = self.cfg, self.state_mean.device
         zero = torch.zeros(batch, cfg.latent_dim, device=dev)
-        return StateLatent(zero, zero, torch.zeros(batch, cfg.action_dim, device=dev), torch.zeros(batch, device=dev))
+        return self._latent(zero, zero, torch.zeros(batch, cfg.action_dim, device=dev))
 
     def start(self, rows: dict[str, torch.Tensor]) -> StateLatent:
         """The latent at the last frame of real context (``ContextBank.rows`` as tensors: ``pixels``
@@ -122,31 +134,34 @@ class EnsembleWorldModel(WorldModelBase):
         return self.observe(**tail).index((slice(None), -1))
 
     def predict(self, latent: StateLatent, action: torch.Tensor) -> torch.Tensor:
-        """Every member's next latent state (K, B, D), in one batched matmul per layer."""
-        s = latent.state.float()
-        x = torch.cat([s, action.to(s.dtype)], -1).expand(self.cfg.members, *s.shape[:-1], -1)
-        return s + self.dynamics(x).float()  # float32 even under autocast: the state integrates
+        """Each member's next particle (K, B, D), member k from its own particle, in one batched
+        matmul per layer."""
+        p = latent.particles.float().movedim(-2, 0)  # (K, B, D)
+        x = torch.cat([p, action.to(p.dtype).expand(p.shape[0], *action.shape)], -1)
+        return p + self.dynamics(x).float()  # float32 even under autocast: the state integrates
 
     def step(
         self, latent: StateLatent, action: torch.Tensor, sample: bool = True, uniform: torch.Tensor | None = None
     ) -> tuple[StateLatent, torch.Tensor]:
         """One imagined step: (latent (B, .), action (B, A)) -> (next latent, uncertainty (B,)).
 
-        ``sample=False``: the members' mean. ``sample=True``: each row follows one member, chosen by
-        ``uniform`` (B, noise_dim) in (0, 1) when given (per-row random streams), else by torch.rand.
+        Every member advances its own particle. ``sample=False``: the row follows the particles' mean.
+        ``sample=True``: each row follows one particle for the rest of its rollout, chosen at its
+        first step by ``uniform`` (B, noise_dim) in (0, 1) when given (per-row random streams), else
+        by torch.rand. The uncertainty is the particles' spread (standard deviation, mean over dims).
         """
         preds = self.predict(latent, action)
         k, b = preds.shape[:2]
+        member = latent.member
         if sample and k > 1:
             u = torch.rand(b, device=preds.device) if uniform is None else uniform.reshape(b, -1)[:, 0]
-            member = (u.to(preds.device) * k).long().clamp(0, k - 1)
-            nxt = preds[member, torch.arange(b, device=preds.device)]
+            fresh = (u.to(preds.device) * k).long().clamp(0, k - 1)
+            member = torch.where(member < 0, fresh, member)
+            nxt = preds[member.clamp_min(0), torch.arange(b, device=preds.device)]
         else:
             nxt = preds.mean(0)
-        spread = preds.std(0, correction=0).mean(-1)
-        var = latent.var + spread**2
-        unc = spread if self.cfg.uncertainty == "step" else var.sqrt()
-        return StateLatent(nxt, latent.state.float(), action.float(), var), unc
+        unc = preds.std(0, correction=0).mean(-1)
+        return StateLatent(nxt, latent.state.float(), action.float(), preds.movedim(0, -2), member), unc
 
     def imagine(
         self, latent: StateLatent, actions: torch.Tensor, sample: bool = True

@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-UNCERTAINTIES = ("step", "cumulative")
+UNCERTAINTIES = ("particles",)
+# Before 2026-12 the uncertainty was the members' disagreement about one step from a shared state
+# ("step") or its running sum ("cumulative"); within a horizon it did not rank the error (Spearman
+# -0.07 on reacher, docs/world_model.md) and the particle spread replaced both. Old configs load as it.
+LEGACY_UNCERTAINTIES = ("step", "cumulative")
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,9 @@ class EnsembleConfig:
     bootstrap: bool = False
     """Weight each member's rollouts by its own Poisson(1) draw per window (bagging), on top of the
     members' different initializations (which alone gave the measured diversity)."""
-    uncertainty: str = "cumulative"
-    """``"step"``: the members' disagreement about this step; ``"cumulative"``: the root of the summed
-    squared disagreement since `start`, which grows as error compounds along a rollout."""
+    uncertainty: str = "particles"
+    """``"particles"``: each member rolls its own trajectory from `start` (PETS's particles); the
+    uncertainty is their spread, which compounds along a rollout as the error does."""
     image_rows: int | None = 4
     """Rows of each training sequence the renderer is trained on per step (drawn at random; None: all).
     Frames cost ~20x a dynamics step on a CPU, and the renderer's error does not compound."""
@@ -99,6 +103,8 @@ class EnsembleConfig:
         d["image_size"] = tuple(d["image_size"])
         if d.get("input_state") is not None:
             d["input_state"] = tuple(d["input_state"])
+        if d.get("uncertainty") in LEGACY_UNCERTAINTIES:
+            d["uncertainty"] = "particles"
         return cls(**d)
 
 
