@@ -60,7 +60,12 @@ PLANS = {
         "eval": [("ou", "ou-noise", 0.0), ("sac", "sac", 0.3)],
     },
     "inverted_pendulum": {
-        "data": [("random", "random", 600, 0.0, 0), ("ou", "ou-noise", 600, 0.0, 0), ("sac", "sac", None, 0.3, 0)],
+        "data": [
+            ("random", "random", 600, 0.0, 0),
+            ("ou", "ou-noise", 600, 0.0, 0),
+            ("sac3000", "sac_3000", 200, 0.3, 0),  # a partly trained policy: it balances a while, then falls
+            ("sac", "sac", None, 0.3, 0),
+        ],
         "eval": [("sac", "sac", 0.3), ("sac2", "sac", 0.5)],
     },
     "pusher": {
@@ -72,10 +77,18 @@ FRAME_BUDGET = 50_000
 
 
 def _policy(policy: str, sac: str | None) -> tuple[str, bool]:
-    """(policy string, whether it is the SAC stand-in) for a plan entry."""
-    if policy != "sac":
+    """(policy string, whether it is the SAC stand-in) for a plan entry: ``sac`` is --sac, ``sac_N``
+    its checkpoint after N steps (agents/sac_truth.py --checkpoints N saves it beside --sac)."""
+    if not policy.startswith("sac"):
         return policy, False
-    return (f"sac:{sac}", False) if sac else ("ou-noise", True)
+    if not sac:
+        return "ou-noise", True
+    if policy == "sac":
+        return f"sac:{sac}", False
+    path = Path(sac).with_name(f"{Path(sac).stem}_{policy.removeprefix('sac_')}.zip")
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: train it with agents/sac_truth.py --checkpoints")
+    return f"sac:{path}", False
 
 
 def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
