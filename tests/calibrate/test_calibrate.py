@@ -1,6 +1,7 @@
 """`calibrate` end to end on a tiny model: the card, the report and its plots, clear errors."""
 
 import json
+import re
 from dataclasses import FrozenInstanceError, fields, replace
 
 import numpy as np
@@ -203,3 +204,18 @@ def test_a_policy_that_ends_every_episode_within_the_context_is_a_clear_error():
     env = TruthEnv("inverted_pendulum", obs_mode="state")
     with pytest.raises(RuntimeError, match="'random' ended 41 of 41 episodes .* within the 999 context steps"):
         list(episodes_past_context(env, make_policy("random", env), 1, seed=0, context=999))
+
+
+@pytest.mark.parametrize("episodes", [1, 2])
+def test_worst_and_typical_videos_are_different_rollouts_or_said_to_be_one(dream_checkpoint, tmp_path, episodes):
+    cfg = replace(SKIPPY, episodes=episodes, behaviour=("ou-noise",), state_episodes=0, policy_episodes=0, videos=True)
+    c = calibrate(dream_checkpoint, tmp_path, cfg, progress=False)
+    report = (tmp_path / "report.md").read_text()
+    assert (tmp_path / "rollout_worst.mp4").is_file() and c["files"]["video_worst"] == "rollout_worst.mp4"
+    if episodes == 1:
+        assert not (tmp_path / "rollout_typical.mp4").exists() and "video_typical" not in c["files"]
+        assert "typical rollout: the same as the worst" in report
+    else:
+        assert (tmp_path / "rollout_typical.mp4").is_file()
+        worst, typical = (re.search(rf"{n} rollout \(rollout (\d+)\)", report).group(1) for n in ("worst", "typical"))
+        assert worst != typical

@@ -70,7 +70,9 @@ def test_resume_changes_allows_what_may_change_and_names_what_may_not():
     changes = TrainConfig(steps=20, lr=1e-4, device="cpu").resume_changes(saved, "RUN")
     assert changes == {"lr": [1e-3, 1e-4], "steps": [10, 20], "device": ["auto", "cpu"]}
     for field in (f for f in FIXED_ON_RESUME if f != "proprio_only"):
-        value = {"preset": "debug", "init_from": "reacher", "heldout_fraction": 0.5}.get(field, 3)
+        value = {"preset": "debug", "init_from": "reacher", "heldout_fraction": 0.5, "train_only": ("rssm",)}.get(
+            field, 3
+        )
         with pytest.raises(RunFolderError, match=f"cannot resume RUN with a different {field} "):
             TrainConfig(steps=10, lr=1e-3, **{field: value}).resume_changes(saved, "RUN")
     ensemble = TrainConfig(preset="ensemble-debug", steps=10).to_dict()

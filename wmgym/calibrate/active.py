@@ -24,7 +24,9 @@ def weak_starts(model, cfg: CalibrationConfig, n: int, candidates: int, seed: in
     Returns their MuJoCo states and a summary of the scores."""
     wm, saved, _, _ = load_dream(model, cfg.device)
     spec = get_task(saved.name)
-    sweep = state_sweep(spec, cfg.behaviour, candidates, seed, cfg.context, cfg.horizon, cfg.physics_backend)
+    sweep = state_sweep(
+        spec, cfg.behaviour, candidates, seed, cfg.context, cfg.horizon, cfg.physics_backend, cfg.perturbation
+    )
     starts, true, valid = sweep["start_physics"], sweep["state"], sweep["valid"]
     pred = dream_open_loop(wm, sweep["context"], sweep["action"], pixels=False)
     tols = [t for t in spec.trust.tolerances if t.kind == "state"]
@@ -98,6 +100,7 @@ def improve(
                 workers=2,
                 progress=progress,
                 start_states=starts,
+                perturbation=cfg.perturbation,
             ).out
         )
         data.append(
@@ -109,6 +112,7 @@ def improve(
                 seed=seed + 1,
                 workers=2,
                 progress=progress,
+                perturbation=cfg.perturbation,
             ).out
         )
         train(

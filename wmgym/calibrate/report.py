@@ -20,10 +20,11 @@ def write_report(out: Path, card: dict, spec, truth, pred, fidelity, state, swee
     }
     if card.get("returns"):
         files["returns"] = _plot_returns(out / "returns.png", card["returns"])
-    if videos:
-        files.update(_videos(out, truth, pred, state, len(truth)))
+    trusted = card["trust_horizon"]["steps"]
+    rollouts = _videos(out, truth, pred, state, len(truth), trusted) if videos else {}
+    files.update({f"video_{name}": file for name, (file, _) in rollouts.items()})
     files["report"] = "report.md"
-    (out / "report.md").write_text(_markdown(card, files))
+    (out / "report.md").write_text(_markdown(card, files, {name: i for name, (_, i) in rollouts.items()}))
     return files
 
 
@@ -31,6 +32,7 @@ def _plot_errors(path: Path, card: dict, fidelity: dict, state: dict) -> str:
     import matplotlib.pyplot as plt
 
     crit = card["trust_horizon"]["criteria"]
+    trusted = card["trust_horizon"]["steps"]
     state_crit = [n for n, c in crit.items() if c["kind"] == "state"]
     ncols = 2 + len(state_crit)
     fig, axes = plt.subplots(1, ncols, figsize=(4.2 * ncols, 3.4))
@@ -45,16 +47,21 @@ def _plot_errors(path: Path, card: dict, fidelity: dict, state: dict) -> str:
     pix = [c for c in crit.values() if c["kind"] == "pixels"]
     if pix:
         ax.axhline(pix[0]["threshold"], color="k", ls="--", lw=0.8, label="tolerance")
+        _mark_trust(ax, trusted, pix[0]["horizon"])
+    else:
+        _mark_trust(ax, trusted)
     ax.set(title="robot and object pixels", xlabel="horizon (steps)", ylabel="median PSNR (dB)")
     ax.legend(fontsize=7)
     ax = axes[1]  # full frame
     ax.plot(h, np.nanmean(fidelity["psnr"], 0), label="PSNR, model")
     ax.plot(h, np.nanmean(fidelity["psnr_background"], 0), label="PSNR, background")
     ax.set(title="full frame", xlabel="horizon (steps)", ylabel="mean PSNR (dB)")
+    _mark_trust(ax, trusted)
     ax2 = ax.twinx()
-    ax2.plot(h, np.nanmean(fidelity["ssim"], 0), color="C3", label="SSIM")
+    ax2.plot(h, np.nanmean(fidelity["ssim"], 0), color="C3", label="SSIM, model (right axis)")
     ax2.set_ylabel("mean SSIM")
-    ax.legend(fontsize=7, loc="upper right")
+    handles = [hd for a in (ax, ax2) for hd in a.get_legend_handles_labels()[0]]
+    ax2.legend(handles=handles, fontsize=7, loc="upper right")  # both axes' lines, drawn over them
     for ax, name in zip(axes[2:], state_crit, strict=True):
         c = crit[name]
         err = state["tolerances"][name]
@@ -64,11 +71,18 @@ def _plot_errors(path: Path, card: dict, fidelity: dict, state: dict) -> str:
         )
         ax.fill_between(h, np.nanquantile(err, 0.25, 0), np.nanquantile(err, 0.75, 0), alpha=0.3, label="25-75%")
         ax.axhline(c["threshold"], color="k", ls="--", lw=0.8, label="tolerance")
-        ax.axvline(c["horizon"] + 0.5, color="C2", lw=0.8, label=f"trusted to h={c['horizon']}")
+        _mark_trust(ax, trusted, c["horizon"])
         ax.set(title=name, xlabel="horizon (steps)", ylabel=f"error ({c['unit']})")
         ax.legend(fontsize=7)
-    fig.suptitle(f"{card['model']}: error vs horizon (trust horizon {card['trust_horizon']['steps']} steps)")
+    fig.suptitle(f"{card['model']}: error vs horizon (trust horizon {trusted} steps)")
     return _save(fig, path)
+
+
+def _mark_trust(ax, trusted: int, criterion: int | None = None) -> None:
+    """The model's trust horizon on a panel, and the panel's own criterion's where it differs."""
+    ax.axvline(trusted + 0.5, color="C4", lw=1.2, label=f"trust horizon h={trusted}")
+    if criterion is not None and criterion != trusted:
+        ax.axvline(criterion + 0.5, color="C4", lw=0.8, ls=":", label=f"this criterion alone: h={criterion}")
 
 
 def _plot_uncertainty(path: Path, card: dict) -> str:
@@ -121,18 +135,27 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def _videos(out: Path, truth, pred, state, n: int) -> dict:
-    """truth | dream | error of the worst rollout and the median one (by mean state error)."""
+def _videos(out: Path, truth, pred, state, n: int, trusted: int) -> dict[str, tuple[str, int]]:
+    """truth | dream | error of the worst rollout and the median one (by mean state error): their file
+    names and rollout indices. With a single rollout they are the same, and only the worst is written."""
     k = truth.context
     err = np.nanmean(state["all_rmse"][:n], axis=1)
     order = np.argsort(err)
-    picks = {"worst": int(order[-1]), "typical": int(order[len(order) // 2])}
+    picks = {"worst": int(order[-1]), "typical": int(order[(len(order) - 1) // 2])}
+    if picks["typical"] == picks["worst"]:
+        del picks["typical"]
     files = {}
     for name, i in picks.items():
         t = truth.pixels[i, k + 1 :][truth.valid[i]]
         p = pred["pixels"][i][truth.valid[i]]
+        captions = [
+            f"rollout {i} ({name}): dreamt {h} steps open loop after {k} real"
+            + (f" (past the trust horizon, {trusted})" if h > trusted else "")
+            for h in range(1, len(t) + 1)
+        ]
+        titles = ("MuJoCo (truth)", "dream (world model)", "|truth - dream| x4")
         frames = side_by_side(t, p, error_frames(t, p))
-        files[f"video_{name}"] = write_mp4(frames, out / f"rollout_{name}.mp4", fps=10).name
+        files[name] = write_mp4(frames, out / f"rollout_{name}.mp4", titles=titles, captions=captions).name, i
     return files
 
 
@@ -140,11 +163,19 @@ def _fmt(x, nd=2):
     return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{nd}f}"
 
 
-def _markdown(card: dict, files: dict) -> str:
+def _robot(perturbation: dict | None) -> list[str]:
+    """A line naming the perturbed robot measured against (none for nominal MuJoCo)."""
+    if not perturbation:
+        return []
+    return [f"MuJoCo perturbed as the robot `{perturbation['name']}`: {perturbation['description']}", ""]
+
+
+def _markdown(card: dict, files: dict, rollouts: dict[str, int]) -> str:
     th = card["trust_horizon"]
     lines = [
         f"# Calibration: `{card['model']}` against MuJoCo ({card['task']})",
         "",
+        *_robot(card.get("perturbation")),
         f"{card['date']}; {card['episodes']['rendered']} rendered paired rollouts "
         f"({', '.join(card['episodes']['sources'])}) and {card['episodes']['state_sweep']} state-only pairs "
         f"(`mujoco.rollout`), {card['settings']['context']} context steps, {card['settings']['horizon']} steps open loop; "
@@ -240,8 +271,10 @@ def _markdown(card: dict, files: dict) -> str:
             "",
             "## Videos (truth | dream | error)",
             "",
-            f"- worst rollout: [{files['video_worst']}]({files['video_worst']})",
-            f"- typical rollout: [{files['video_typical']}]({files['video_typical']})",
+            f"- worst rollout (rollout {rollouts['worst']}): [{files['video_worst']}]({files['video_worst']})",
+            f"- typical rollout (rollout {rollouts['typical']}): [{files['video_typical']}]({files['video_typical']})"
+            if "typical" in rollouts
+            else "- typical rollout: the same as the worst (a single rendered rollout), not written twice",
         ]
     if card.get("improve"):
         lines += ["", "## Active calibration (wmgym improve)", ""] + card["improve"].get("markdown", [])

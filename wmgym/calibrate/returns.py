@@ -17,7 +17,9 @@ from wmgym.policies import clone_policy, make_policy, policy_label
 from wmgym.truth import TruthEnv
 
 
-def policy_returns(dream: DreamVectorEnv, policy: str, episodes: int, seed: int, context: int, steps: int) -> dict:
+def policy_returns(
+    dream: DreamVectorEnv, policy: str, episodes: int, seed: int, context: int, steps: int, perturbation=None
+) -> dict:
     """Mean and per-episode returns of ``policy`` over ``steps`` steps after ``context``, in MuJoCo and
     in ``dream`` (a vector env of ``episodes`` envs, state observations, autoreset off).
 
@@ -28,12 +30,14 @@ def policy_returns(dream: DreamVectorEnv, policy: str, episodes: int, seed: int,
         seed: the first MuJoCo seed; an episode that ends within the context is replaced by the next.
         context: real steps before the returns are counted.
         steps: steps counted after the context.
+        perturbation: the MuJoCo side is this "real robot" (`wmgym.truth.perturb`; None: nominal).
 
     Returns:
         ``policy`` (its label), ``truth`` and ``dream`` (mean returns), ``truth_episodes`` and
         ``dream_episodes`` (per episode).
     """
-    env = TruthEnv(dream.task_spec.replace(episode_length=context + steps), obs_mode="state", render_mode="rgb_array")
+    spec = dream.task_spec.replace(episode_length=context + steps)
+    env = TruthEnv(spec, obs_mode="state", render_mode="rgb_array", perturbation=perturbation)
     try:
         pol = make_policy(policy, env)
         eps = list(episodes_past_context(env, pol, episodes, seed, context, frames=context + 1))

@@ -82,20 +82,28 @@ def episodes_past_context(env, policy, n: int, seed: int, context: int, progress
 
 
 def record_truth(
-    task: TaskSpec, policy: str, episodes: int, seed: int, context: int, horizon: int, progress=None
+    task: TaskSpec,
+    policy: str,
+    episodes: int,
+    seed: int,
+    context: int,
+    horizon: int,
+    progress=None,
+    perturbation=None,
 ) -> TruthBatch:
-    """Run ``policy`` closed loop in the rendered truth env: ``episodes`` episodes that last at least
-    the ``context`` steps (an episode that ends sooner is skipped and the next seed tried)."""
+    """Run ``policy`` closed loop in the rendered truth env (of the ``perturbation`` robot, if given):
+    ``episodes`` episodes that last at least the ``context`` steps (an episode that ends sooner is
+    skipped and the next seed tried). The moving-body masks are rendered in the same env right after
+    each episode, so they see that episode's camera."""
     spec = task.replace(episode_length=context + horizon)
-    env, seg_env = TruthEnv(spec), TruthEnv(spec, obs_mode="state")
+    env = TruthEnv(spec, perturbation=perturbation)
     moving_geoms = np.flatnonzero(env.model.geom_bodyid != 0)
     try:
         pol = make_policy(policy, env)
-        eps = list(episodes_past_context(env, pol, episodes, seed, context, progress, physics=True))
-        rows = [_truth_row(ep, seg_env, moving_geoms, context, horizon) for ep in eps]
+        eps = episodes_past_context(env, pol, episodes, seed, context, progress, physics=True)
+        rows = [_truth_row(ep, env, moving_geoms, context, horizon) for ep in eps]
     finally:
         env.close()
-        seg_env.close()
     return TruthBatch(**_stack(rows), source=[policy_label(policy)] * len(rows), context=context)
 
 
@@ -138,12 +146,13 @@ def _stack(rows: list[dict]) -> dict:
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
-def truth_from_dataset(task: TaskSpec, episodes, context: int, horizon: int) -> TruthBatch:
-    """Held-out dataset episodes (`wmgym.data.load_episodes`) long enough for context + horizon."""
+def truth_from_dataset(task: TaskSpec, episodes, context: int, horizon: int, perturbation=None) -> TruthBatch:
+    """Held-out dataset episodes (`wmgym.data.load_episodes`) long enough for context + horizon; a
+    dataset of a perturbed robot needs its ``perturbation`` (for its model and camera)."""
     usable = [ep for ep in episodes if len(ep) >= context + horizon]
     if not usable:
         raise ValueError(f"no dataset episode has the {context + horizon} steps that context + horizon need")
-    env = TruthEnv(task, obs_mode="state")
+    env = TruthEnv(task, obs_mode="state", perturbation=perturbation)
     moving_geoms = np.flatnonzero(env.model.geom_bodyid != 0)
     n = context + horizon
     rows = [
@@ -164,15 +173,27 @@ def truth_from_dataset(task: TaskSpec, episodes, context: int, horizon: int) -> 
 
 
 def state_sweep_truth(
-    task: TaskSpec, policy: str, episodes: int, seed: int, context: int, horizon: int, backend: str = "auto"
+    task: TaskSpec,
+    policy: str,
+    episodes: int,
+    seed: int,
+    context: int,
+    horizon: int,
+    backend: str = "auto",
+    perturbation=None,
 ) -> dict:
     """Many more open-loop pairs, states only: render just the context frames, then roll the
     (state-independent) behaviour policy's actions out through ``mujoco.rollout`` in one batch.
+    A ``perturbation`` that batched rollouts cannot simulate (delays, sensor noise, values drawn per
+    episode) is stepped in its env instead (`stepped_sweep_truth`).
 
     Returns ``context`` (a `ContextBank`), ``action`` (N, H, A), ``state`` (N, H, S) and
     ``start_physics`` (N, n), the MuJoCo state at the last context frame, and ``valid`` (N, H): the
     steps up to and including the one where the episode would have terminated."""
-    env = TruthEnv(task.replace(episode_length=context + horizon))
+    env = TruthEnv(task.replace(episode_length=context + horizon), perturbation=perturbation)
+    if env.perturbation is not None and not env.perturbation.physics_only:
+        env.close()
+        return stepped_sweep_truth(task, policy, episodes, seed, context, horizon, perturbation)
     try:
         pol = make_policy(policy, env)
         eps, future = [], []
@@ -182,13 +203,34 @@ def state_sweep_truth(
     finally:
         env.close()
     starts, actions = np.stack([ep.physics_state[-1] for ep in eps]), np.stack(future)
-    out = BatchedTruth(task).rollout(starts, actions, backend=backend)
+    out = BatchedTruth(task, perturbation).rollout(starts, actions, backend=backend)
     return {
         "context": context_bank(eps, context),
         "action": actions,
         "state": out["state"],
         "valid": _until_terminated(out["terminated"]),
         "start_physics": starts,
+    }
+
+
+def stepped_sweep_truth(
+    task: TaskSpec, policy: str, episodes: int, seed: int, context: int, horizon: int, perturbation
+) -> dict:
+    """`state_sweep_truth`'s pairs by stepping the (perturbed) env itself, states only (its frames are
+    rendered for the context alone): delays and sensor noise act as they do on the robot."""
+    n = context + horizon
+    env = TruthEnv(task.replace(episode_length=n), obs_mode="state", render_mode="rgb_array", perturbation=perturbation)
+    try:
+        pol = make_policy(policy, env)
+        eps = list(episodes_past_context(env, pol, episodes, seed, context, frames=context + 1, physics=True))
+    finally:
+        env.close()
+    return {
+        "context": context_bank(eps, context),
+        "action": np.stack([_pad(ep.actions[context:], horizon, fill=0) for ep in eps]).astype(np.float32),
+        "state": np.stack([_pad(ep.obs[context + 1 :], horizon) for ep in eps]).astype(np.float32),
+        "valid": np.stack([context + np.arange(horizon) < len(ep) for ep in eps]),
+        "start_physics": np.stack([ep.physics_state[context] for ep in eps]),
     }
 
 
@@ -208,12 +250,20 @@ def context_bank(eps: list[Episode], context: int) -> ContextBank:
 
 
 def state_sweep(
-    task: TaskSpec, behaviours, episodes: int, seed: int, context: int, horizon: int, backend: str = "auto"
+    task: TaskSpec,
+    behaviours,
+    episodes: int,
+    seed: int,
+    context: int,
+    horizon: int,
+    backend: str = "auto",
+    perturbation=None,
 ) -> dict:
     """`state_sweep_truth` for each behaviour policy (``episodes`` split evenly, seeds ``seed + 1000 i``),
     concatenated: ``context`` (one `ContextBank`), ``action``, ``state``, ``valid``, ``start_physics``."""
+    per = episodes // len(behaviours)
     parts = [
-        state_sweep_truth(task, b, episodes // len(behaviours), seed + 1000 * i, context, horizon, backend)
+        state_sweep_truth(task, b, per, seed + 1000 * i, context, horizon, backend, perturbation)
         for i, b in enumerate(behaviours)
     ]
     out = {k: np.concatenate([p[k] for p in parts]) for k in ("action", "state", "valid", "start_physics")}

@@ -20,6 +20,7 @@ from wmgym.dream.vector_env import DreamVectorEnv
 from wmgym.metrics import interval_coverage, pearson, precision_recall, psnr, spearman, ssim, trust_horizon
 from wmgym.policies import parse_policy
 from wmgym.tasks import TaskSpec, get_task
+from wmgym.truth.perturb import load as load_perturbation
 
 CARD = "card.json"
 MARKER = {"wmgym": "calibration"}
@@ -68,6 +69,9 @@ class CalibrationConfig:
     """Torch device of the world model (``cpu``, ``cuda``, ``cuda:1``, ...)."""
     videos: bool = True
     """Write mp4s of the worst and a typical rendered rollout (truth | dream | error)."""
+    perturbation: str | None = None
+    """Measure against this "real robot" instead of nominal MuJoCo: a variant of the model's task
+    (``wmgym perturbations``) or a .json perturbation spec (`wmgym.truth.perturb`)."""
 
     def __post_init__(self):
         _check_counts(self)
@@ -121,6 +125,7 @@ def calibrate(model: str | Path, out: str | Path, config: CalibrationConfig | No
 
     Raises:
         FileExistsError: ``out`` holds files that a calibration did not write.
+        NoTruthError: the model was trained on recorded data (a task with no MuJoCo env).
     """
     out = Path(out)
     check_out(out)
@@ -157,15 +162,18 @@ def write_calibration(model: str | Path, out: Path, cfg: CalibrationConfig, task
     """`calibrate` without the check of ``out`` (for `wmgym.calibrate.improve`, which checked its
     own folder first): measure, then write the card and report."""
     wm, saved_spec, action_space, bank = load_dream(model, cfg.device)
+    saved_spec.require_truth(f"cannot calibrate {model} against MuJoCo")  # recorded data: no MuJoCo to meet
     spec = _truth_spec(saved_spec, task)
+    robot = load_perturbation(cfg.perturbation, spec.name)  # a bad name fails before any rollout
     wm.eval()
     start = time.perf_counter()
-    truth, pred = _rendered_pairs(wm, spec, cfg, progress)
-    sweep = _state_sweep(wm, spec, cfg, progress)
-    returns = _returns((wm, saved_spec, action_space, bank), spec, cfg, progress)
+    truth, pred = _rendered_pairs(wm, spec, cfg, progress, robot)
+    sweep = _state_sweep(wm, spec, cfg, progress, robot)
+    returns = _returns((wm, saved_spec, action_space, bank), spec, cfg, progress, robot)
     fidelity, state = _fidelity(spec, wm, truth, pred), _state_metrics(spec, truth, pred, sweep)
     card = {
         **_header(model, spec, cfg, truth, sweep),
+        "perturbation": None if robot is None else robot.to_dict(),
         **_metrics(spec, truth, pred, sweep, fidelity, state),
         "returns": returns,
         "seconds": round(time.perf_counter() - start, 1),
@@ -173,37 +181,38 @@ def write_calibration(model: str | Path, out: Path, cfg: CalibrationConfig, task
     return _write(out, card, spec, truth, pred, fidelity, state, sweep, cfg.videos)
 
 
-def _rendered_pairs(wm, spec: TaskSpec, cfg: CalibrationConfig, progress: bool) -> tuple[TruthBatch, dict]:
-    """The rendered truth episodes (each behaviour and SB3 policy, then any datasets) and the model's
-    open-loop prediction of them."""
+def _rendered_pairs(wm, spec: TaskSpec, cfg: CalibrationConfig, progress: bool, robot=None) -> tuple[TruthBatch, dict]:
+    """The rendered truth episodes (each behaviour and SB3 policy, then any datasets) of the nominal
+    or the ``robot`` MuJoCo and the model's open-loop prediction of them."""
     sources = list(cfg.behaviour) + list(cfg.policies)
     per = math.ceil(cfg.episodes / len(sources))
     batches = []
     with tqdm(total=per * len(sources), desc="paired rollouts (rendered)", disable=not progress, mininterval=1) as bar:
         for i, src in enumerate(sources):
-            batches.append(record_truth(spec, src, per, cfg.seed + 1000 * i, cfg.context, cfg.horizon, bar))
+            batches.append(record_truth(spec, src, per, cfg.seed + 1000 * i, cfg.context, cfg.horizon, bar, robot))
     for path in cfg.data:
-        from wmgym.data import load_episodes
+        from wmgym.data import dataset_perturbation, load_episodes
 
-        batches.append(truth_from_dataset(spec, load_episodes(path)[1], cfg.context, cfg.horizon))
+        recorded = dataset_perturbation(path)  # a dataset of a perturbed robot replays in that robot
+        batches.append(truth_from_dataset(spec, load_episodes(path)[1], cfg.context, cfg.horizon, recorded))
     truth = TruthBatch.concat(batches)
     return truth, dream_open_loop(wm, truth.context_bank(), truth.action[:, cfg.context :])
 
 
-def _state_sweep(wm, spec: TaskSpec, cfg: CalibrationConfig, progress: bool) -> dict | None:
+def _state_sweep(wm, spec: TaskSpec, cfg: CalibrationConfig, progress: bool, robot=None) -> dict | None:
     """The state-only pairs with the model's prediction under ``pred`` (None if ``state_episodes`` is 0)."""
     if not cfg.state_episodes:
         return None
     if progress:
         print(f"state sweep: {cfg.state_episodes} open-loop pairs through mujoco.rollout", flush=True)
     sweep = state_sweep(
-        spec, cfg.behaviour, cfg.state_episodes, cfg.seed + 50_000, cfg.context, cfg.horizon, cfg.physics_backend
+        spec, cfg.behaviour, cfg.state_episodes, cfg.seed + 50_000, cfg.context, cfg.horizon, cfg.physics_backend, robot
     )
     sweep["pred"] = dream_open_loop(wm, sweep["context"], sweep["action"], pixels=False)
     return sweep
 
 
-def _returns(dream: tuple, spec: TaskSpec, cfg: CalibrationConfig, progress: bool) -> dict | None:
+def _returns(dream: tuple, spec: TaskSpec, cfg: CalibrationConfig, progress: bool, robot=None) -> dict | None:
     """Every policy's returns in MuJoCo and in the dream (``dream``: what `load_dream` returned), and
     their correlation across policies (None if ``policy_episodes`` is 0)."""
     if not cfg.policy_episodes:
@@ -215,7 +224,7 @@ def _returns(dream: tuple, spec: TaskSpec, cfg: CalibrationConfig, progress: boo
     )
     pols = list(cfg.baseline_policies) + list(cfg.policies)
     results = [
-        policy_returns(env, p, cfg.policy_episodes, cfg.seed + 100_000 + 1000 * i, cfg.context, steps)
+        policy_returns(env, p, cfg.policy_episodes, cfg.seed + 100_000 + 1000 * i, cfg.context, steps, robot)
         for i, p in enumerate(tqdm(pols, desc="policy returns", disable=not progress, mininterval=1))
     ]
     return {"steps": steps, "by_policy": results, **(correlation(results) if len(results) >= 3 else {})}

@@ -40,6 +40,8 @@ class SequenceSampler:
         heldout_fraction: share of each dataset's episodes held out (by episode, never by step).
         split_seed: seeds the split; the same value always holds out the same episodes.
         seed: seeds which windows are drawn; `state_dict` saves the generator for exact resume.
+        weights: share of each batch drawn from each dataset, in order (normalized); None: every window
+            of the split equally likely (datasets count by their frames).
 
     Example:
         >>> sampler = SequenceSampler(["data/reacher-random"], seq_len=32, batch_size=16)
@@ -57,6 +59,7 @@ class SequenceSampler:
         heldout_fraction: float = 0.1,
         split_seed: int = 0,
         seed: int = 0,
+        weights: Sequence[float] | None = None,
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -70,13 +73,16 @@ class SequenceSampler:
         self.other_split: list[EpisodeArrays] = []
         """Episodes of the other split (e.g. the held-out ones of a train sampler), for evaluation."""
         other = SPLITS[1 - SPLITS.index(split)]
+        rows = []  # observations of this split in each dataset
         for path in paths:
             spec, eps = load_episodes(path)
             self._check_compatible(spec, path)
             splits = split_episodes(len(eps), heldout_fraction, split_seed)
             self.episodes += [eps[i] for i in splits[split]]
             self.other_split += [eps[i] for i in splits[other]]
+            rows.append(sum(len(eps[i]) + 1 for i in splits[split]))
         self.seq_len, self.batch_size = seq_len, batch_size
+        self._weights, self._bounds = _weighted(weights, rows, seq_len, split, paths)
         self._table = episode_rows(self.episodes)
         n = len(self._table["reward"])
         if n < seq_len:
@@ -94,7 +100,12 @@ class SequenceSampler:
     def sample(self) -> dict[str, np.ndarray]:
         """One batch: ``pixels`` uint8 (B,T,H,W,3), ``state`` (B,T,S), ``action`` (B,T,A), ``reward``
         (B,T), ``terminated`` (B,T) bool, ``is_first`` (B,T) bool."""
-        starts = self.rng.integers(0, self.num_frames - self.seq_len + 1, size=self.batch_size)
+        if self._weights is None:
+            starts = self.rng.integers(0, self.num_frames - self.seq_len + 1, size=self.batch_size)
+        else:  # a dataset per window, then a window inside it
+            which = self.rng.choice(len(self._weights), size=self.batch_size, p=self._weights)
+            low, high = self._bounds[which].T
+            starts = self.rng.integers(low, high - self.seq_len + 1)
         idx = starts[:, None] + np.arange(self.seq_len)
         return {k: v[idx] for k, v in self._table.items()}
 
@@ -117,6 +128,25 @@ class SequenceSampler:
                 f"dataset {path} was collected for task {spec.name!r} with a different spec than the first "
                 f"dataset ({self.spec.name!r}); a sampler mixes datasets of one task only"
             )
+
+
+def _weighted(weights, rows: list[int], seq_len: int, split: str, paths) -> tuple:
+    """Normalized ``weights`` and each dataset's (first, end) row in the table; (None, None) for none."""
+    if weights is None:
+        return None, None
+    w = np.asarray(weights, np.float64)
+    if w.shape != (len(rows),) or (w < 0).any() or not w.sum() > 0:
+        raise ValueError(
+            f"weights must be one share >= 0 per dataset ({len(rows)} given), with a positive sum; got {list(weights)}"
+        )
+    short = [str(p) for p, n, x in zip(paths, rows, w, strict=True) if x > 0 and n < seq_len]
+    if short:
+        raise ValueError(
+            f"the {split} split of {', '.join(short)} holds fewer observations than seq_len={seq_len}, so no window "
+            "can be drawn from it; give it weight 0, collect more episodes or use a shorter window"
+        )
+    ends = np.cumsum(rows)
+    return w / w.sum(), np.stack([ends - np.asarray(rows), ends], 1)
 
 
 def episode_rows(episodes: list[EpisodeArrays]) -> dict[str, np.ndarray]:

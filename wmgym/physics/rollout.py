@@ -8,6 +8,9 @@ import numpy as np
 from mujoco import rollout as mj_rollout
 
 from wmgym.tasks import TaskSpec, get_task
+from wmgym.truth.perturb import Perturbation
+from wmgym.truth.perturb import load as load_perturbation
+from wmgym.truth.perturbed import ModelChanges
 
 _INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 _FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -20,17 +23,30 @@ class BatchedTruth:
     dataset's ``physics_state``; ``mjSTATE_INTEGRATION``); ``actions`` are agent actions. Each agent
     step is the env's ``frame_skip`` (x the spec's action repeat) MuJoCo steps with the action held.
 
+    ``perturbation`` (a name, dict, file or `Perturbation`, as for `TruthEnv`) changes the model the
+    rollouts run in: physics with fixed values only. Delays, sensor noise and ranges drawn per episode
+    live in an env's loop, not in the model: step a ``TruthEnv(task, perturbation=...)`` for those.
+
     Example:
         >>> truth = BatchedTruth("reacher")
         >>> out = truth.rollout(states, actions)  # states (N, n), actions (N, T, 2)
         >>> out["state"].shape                     # (N, T, 10): the env's observation after each step
     """
 
-    def __init__(self, task: str | TaskSpec):
+    def __init__(self, task: str | TaskSpec, perturbation: str | dict | Perturbation | None = None):
         self.task_spec = get_task(task)
         self._env = gym.make(self.task_spec.gym_id, **dict(self.task_spec.env_kwargs)).unwrapped
         self.model: mujoco.MjModel = self._env.model
         self.data: mujoco.MjData = self._env.data
+        self.perturbation = load_perturbation(perturbation, self.task_spec.name)
+        if self.perturbation is not None:
+            if not self.perturbation.physics_only:
+                raise ValueError(
+                    f"perturbation {self.perturbation.name!r} delays actions or observations, adds sensor noise or "
+                    "draws its values per episode: batched rollouts simulate the model only; step "
+                    "TruthEnv(task, perturbation=...) for it instead"
+                )
+            ModelChanges(self.model, self.perturbation, self.task_spec).apply(self.perturbation, self.data)
         self.substeps = int(self._env.frame_skip) * self.task_spec.action_repeat
         self.action_dim = int(self.model.nu)
         self._n_integration = mujoco.mj_stateSize(self.model, _INTEGRATION)
@@ -128,6 +144,6 @@ def default_backend() -> str:
         return "mujoco"
 
 
-def rollout_states(task: str | TaskSpec, initial_states, actions, backend: str = "mujoco") -> dict:
-    """`BatchedTruth(task).rollout(initial_states, actions, backend)`."""
-    return BatchedTruth(task).rollout(initial_states, actions, backend)
+def rollout_states(task: str | TaskSpec, initial_states, actions, backend: str = "mujoco", perturbation=None) -> dict:
+    """`BatchedTruth(task, perturbation).rollout(initial_states, actions, backend)`."""
+    return BatchedTruth(task, perturbation).rollout(initial_states, actions, backend)

@@ -6,6 +6,7 @@ The ``wmgym train`` flags and their help are derived from the fields and the doc
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 
@@ -13,7 +14,16 @@ from wmgym.errors import RunFolderError
 from wmgym.model.precision import PRECISIONS
 from wmgym.model.registry import PRESETS
 
-FIXED_ON_RESUME = ("preset", "proprio_only", "batch_size", "seq_len", "seed", "heldout_fraction", "init_from")
+FIXED_ON_RESUME = (
+    "preset",
+    "proprio_only",
+    "batch_size",
+    "seq_len",
+    "seed",
+    "heldout_fraction",
+    "init_from",
+    "train_only",
+)
 """Fields a resumed run must keep: they fix the model, the batches or the held-out split; the saved
 state (weights, sampler and RNG) was made with them. Every other field may change on resume and is
 applied (``lr`` and ``grad_clip`` to the restored optimizer too), and the change is recorded."""
@@ -63,6 +73,16 @@ class TrainConfig:
     init_from: str | None = None
     """Fine-tune: start from this checkpoint's (or zoo model's) weights and data statistics with a
     fresh optimizer, instead of a new preset model (``wmgym improve`` does)."""
+    data_weights: tuple[float, ...] | None = None
+    """Share of each batch drawn from each dataset, in the order given (normalized); None: every
+    window equally likely, so datasets count by their frames. ``wmgym adapt`` mixes a few episodes of a
+    perturbed robot with the model's own data at a fixed ratio so."""
+    train_only: tuple[str, ...] = ()
+    """Train only these parts of the model (its submodules, e.g. dynamics, reward_head, rssm.priors);
+    the rest keeps its weights. Empty: the whole model. Fixed once a run has started."""
+    anchor: float = 0.0
+    """Weight of an L2 pull of the trained weights toward init_from's (L2-SP, Li et al. 2018): adds
+    anchor * sum((w - w_init)^2) to the loss, so a fine-tune forgets less. 0: none; needs init_from."""
 
     def __post_init__(self):
         _check_choice("preset", self.preset, PRESETS)
@@ -81,6 +101,7 @@ class TrainConfig:
             raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction!r}")
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check_fine_tuning(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -88,7 +109,7 @@ class TrainConfig:
     def resume_changes(self, saved: dict, where) -> dict[str, list]:
         """``{field: [saved, now]}`` for each field that differs from the ``saved`` config of a run
         being resumed at ``where``; raises `RunFolderError` if any of them is in `FIXED_ON_RESUME`."""
-        now = self.to_dict()
+        now, saved = (json.loads(json.dumps(d)) for d in (self.to_dict(), saved))  # tuples compare as JSON lists
         changes = {k: [saved[k], v] for k, v in now.items() if k in saved and saved[k] != v}
         fixed = [f"{k} (saved {changes[k][0]!r}, now {changes[k][1]!r})" for k in FIXED_ON_RESUME if k in changes]
         if fixed:
@@ -97,6 +118,19 @@ class TrainConfig:
                 "values. Pass them again to resume, or choose another --out for a new run"
             )
         return changes
+
+
+def _check_fine_tuning(cfg: TrainConfig) -> None:
+    if cfg.data_weights is not None:
+        w = cfg.data_weights
+        if not w or any(not _is_number(x) or not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
+            raise ValueError(f"data_weights must be shares >= 0 (one per dataset) with a positive sum, got {w!r}")
+    if not (_is_number(cfg.anchor) and math.isfinite(cfg.anchor) and cfg.anchor >= 0):
+        raise ValueError(f"anchor must be a number >= 0, got {cfg.anchor!r}")
+    if cfg.anchor > 0 and not cfg.init_from:
+        raise ValueError("anchor pulls the weights toward init_from's: give init_from (the model to fine-tune)")
+    if isinstance(cfg.train_only, str) or any(not isinstance(n, str) or not n for n in cfg.train_only):
+        raise ValueError(f"train_only must be a tuple of submodule names, e.g. ('dynamics',), got {cfg.train_only!r}")
 
 
 def _check_choice(name: str, value, choices) -> None:

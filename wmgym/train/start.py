@@ -41,6 +41,7 @@ def model_and_optimizer(config: TrainConfig, sampler, ckpt_dir: Path, saved: dic
     sampler state restored; else a fine-tuned or a fresh model with a fresh optimizer."""
     if saved is not None:
         model, _ = checkpoint.load_model(ckpt_dir, device, task=sampler.spec)
+        freeze_all_but(model, config.train_only)
         optimizer = _adam(model, config)
         checkpoint.load_trainer_state(ckpt_dir, optimizer, saved)
         for group in optimizer.param_groups:
@@ -50,13 +51,52 @@ def model_and_optimizer(config: TrainConfig, sampler, ckpt_dir: Path, saved: dic
     if config.init_from:
         model, _ = checkpoint.load_model(resolve(config.init_from), device, task=sampler.spec)
         model.float()
+        freeze_all_but(model, config.train_only)
         return model, _adam(model, config)
     model = _fresh_model(config, sampler).to(device)
+    freeze_all_but(model, config.train_only)
     return model, _adam(model, config)
+
+
+def freeze_all_but(model: torch.nn.Module, parts: tuple[str, ...]) -> None:
+    """Leave only the submodules ``parts`` (dotted names, e.g. ``rssm.priors``) trainable; none given:
+    all of the model. Raises ValueError naming the model's parts for a name it lacks."""
+    if not parts:
+        return
+    missing = [p for p in parts if not _has_submodule(model, p)]
+    if missing:
+        have = ", ".join(n for n, _ in model.named_children())
+        raise ValueError(f"train_only names {', '.join(map(repr, missing))}, which this model lacks; its parts: {have}")
+    model.requires_grad_(False)
+    for p in parts:
+        model.get_submodule(p).requires_grad_(True)
+
+
+def _has_submodule(model: torch.nn.Module, name: str) -> bool:
+    try:
+        model.get_submodule(name)
+        return True
+    except AttributeError:
+        return False
+
+
+def anchor_weights(config: TrainConfig, model: torch.nn.Module, device) -> list | None:
+    """(trainable parameter, its init_from value) pairs for `TrainConfig.anchor` (None when it is 0).
+    Read from init_from itself, so a resumed fine-tune is pulled toward the same weights."""
+    if not config.anchor:
+        return None
+    initial, _ = checkpoint.load_model(resolve(config.init_from), device)
+    before = dict(initial.float().named_parameters())
+    return [(p, before[n].detach()) for n, p in model.named_parameters() if p.requires_grad]
 
 
 def _fresh_model(config: TrainConfig, sampler: SequenceSampler):
     episode = sampler.episodes[0]
+    if episode.state.shape[-1] == 0 and not config.proprio_only:
+        raise ValueError(
+            f"the data of task {sampler.spec.name!r} has no state vector (frames without proprioception): "
+            "train an ensemble preset with proprio_only=True (--proprio-only), which infers its latent from frames"
+        )
     cfg = preset_config(
         config.preset,
         image_size=sampler.spec.image_size,
@@ -81,7 +121,8 @@ def _proprio_indices(spec) -> tuple[int, ...]:
 
 
 def _adam(model: WorldModel, config: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-6)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # all, unless train_only says otherwise
+    return torch.optim.Adam(trainable, lr=config.lr, eps=1e-6)
 
 
 def context_bank(sampler: SequenceSampler, k: int = 4, most: int = 64) -> ContextBank:

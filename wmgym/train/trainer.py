@@ -47,6 +47,7 @@ class _Run:
     net: torch.nn.Module
     optimizer: torch.optim.Optimizer
     meta: dict
+    anchor: list | None
     context: ContextBank
     heldout: list
     bf16: bool
@@ -87,7 +88,13 @@ def train(
     rank, world = _init_distributed(device)
     out = Path(out)
     sampler = SequenceSampler(  # reads the data before anything is written
-        data, config.seq_len, config.batch_size, "train", config.heldout_fraction, seed=config.seed + rank
+        data,
+        config.seq_len,
+        config.batch_size,
+        "train",
+        config.heldout_fraction,
+        seed=config.seed + rank,
+        weights=config.data_weights,
     )
     with _claimed(out, rank, world, device) as recovered:
         if recovered:
@@ -125,6 +132,7 @@ def _setup(sampler, data, out: Path, config: TrainConfig, rank: int, world: int,
     ckpt_dir = out / checkpoint.CHECKPOINT
     saved, changes = start.resume_point(ckpt_dir, config, sampler, data, out)
     model, optimizer = start.model_and_optimizer(config, sampler, ckpt_dir, saved, device, rank)
+    anchor = start.anchor_weights(config, model, device)
     step = saved["step"] if saved else 0
     if step and rank == 0 and progress:
         told = "".join(f", {k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
@@ -148,6 +156,7 @@ def _setup(sampler, data, out: Path, config: TrainConfig, rank: int, world: int,
         net=_wrap(model, config, world, device),
         optimizer=optimizer,
         meta=meta,
+        anchor=anchor,
         context=context,
         heldout=heldout,
         bf16=precision == "bf16",
@@ -194,6 +203,10 @@ def _train_step(run: _Run) -> None:
     try:
         with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
             loss, metrics = run.net(batch)
+        if run.anchor:
+            pull = sum(((p - p0) ** 2).sum() for p, p0 in run.anchor)
+            loss = loss + run.config.anchor * pull
+            metrics["anchor_l2"] = float(pull)
     except RuntimeError as e:  # e.g. sampling the latent from NaN probabilities
         if not _NON_FINITE.search(str(e)):
             raise

@@ -15,7 +15,7 @@ import weakref
 import mujoco
 import numpy as np
 
-from wmgym.tasks.spec import TaskSpec
+from wmgym.tasks.spec import CameraSpec, TaskSpec
 
 
 def enlarge_visual_geoms(model: mujoco.MjModel, spec: TaskSpec) -> None:
@@ -69,6 +69,11 @@ class FrameRenderer:
         self._renderer: mujoco.Renderer | None = None
         self._pid = os.getpid()
         self._segmentation = False
+
+    def set_camera(self, camera: CameraSpec) -> None:
+        """Draw from now on from ``camera`` (a perturbed robot's camera pose, `wmgym.truth.perturb`)."""
+        self._spec = self._spec.replace(camera=camera)
+        self._camera = _make_camera(self._model, self._spec)
 
     def render(self, data: mujoco.MjData) -> np.ndarray:
         """An RGB frame, uint8 (H, W, 3)."""

@@ -1,0 +1,304 @@
+"""Sim-to-real benchmark: how much of the gap to a "real robot" (a perturbed MuJoCo) does adapting the
+world model on N <= 20 of its episodes close? For reacher and pusher, three robots each.
+
+Per task, one `wmgym gap` report (wmgym.gap.gap with train=True): PPO trained in the nominal dream,
+PPO in the dream adapted to each robot, the same PPO trained in each robot's MuJoCo (the oracle) and in
+nominal MuJoCo; each adaptation collects 20 robot episodes (10 OU noise, 10 of the dream policy with
+action noise 0.3), fine-tunes the zoo model on them and calibrates it against the robot. Then per robot:
+gap_closed = (R_after - R_before) / (R_oracle - R_before), all three returns in the robot's MuJoCo.
+
+Run:    python benchmarks/sim_to_real.py --jobs 2          (both tasks at once, one per core)
+Debug:  python benchmarks/sim_to_real.py --debug --work /tmp/s2r   (minutes; its numbers mean nothing)
+Writes benchmarks/results/sim_to_real.{json,md} (with --debug: into --work instead); the work folder
+(default runs/sim_to_real) keeps every policy, dataset and adapted model, and a rerun reuses them.
+``--ablation`` instead compares the adaptation options on reacher's first robot
+(benchmarks/results/sim_to_real_ablation.{json,md}).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from wmgym.gap import AdaptConfig, GapConfig, adapt, gap
+from wmgym.gap.matrix import Scale
+from wmgym.metrics import bootstrap_ci
+
+ROBOTS = {
+    "reacher": ("strong-motors", "light-rotors", "stiff-joints"),
+    "pusher": ("tilted-base", "weak-arm", "stiff-joints"),
+}
+"""Each task's robots: the variants that cost a policy trained in nominal MuJoCo most (docs/sim_to_real.md)."""
+PPO_STEPS = {"reacher": 1_000_000, "pusher": 300_000}
+"""PPO budgets: reacher's reaches 0.94 normalized in its dream (benchmarks/results/demo_reacher.md)."""
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    args = _args()
+    if args.ablation:
+        return _ablation(args)
+    started = time.perf_counter()
+    jobs = [(task, _config(task, args), args.work / task) for task in args.tasks]
+    if args.jobs > 1:
+        with mp.get_context("spawn").Pool(min(args.jobs, len(jobs)), initializer=_one_thread) as pool:
+            reports = pool.starmap(_run_task, jobs)
+    else:
+        reports = [_run_task(*job) for job in jobs]
+    out = {"command": _command(), "date": time.strftime("%Y-%m-%d"), "debug": args.debug}
+    out["settings"] = {task: asdict(cfg) for task, cfg, _ in jobs}
+    for task, report in zip(args.tasks, reports, strict=True):
+        out[task] = _per_robot(report)
+    out["summary"] = _summary(out, args.tasks)
+    out["seconds"] = round(time.perf_counter() - started)
+    _write(out, args.work if args.debug else args.results, "sim_to_real")
+
+
+def _args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", nargs="+", default=list(ROBOTS), choices=list(ROBOTS))
+    p.add_argument("--episodes-used", type=int, default=20, help="robot episodes each adaptation sees")
+    p.add_argument("--adapt-minutes", type=float, default=3.0)
+    p.add_argument("--eval-episodes", type=int, default=30, help="episodes per policy and world")
+    p.add_argument("--ppo-steps", type=int, default=None, help="override the per-task PPO budget")
+    p.add_argument("--jobs", type=int, default=1, help="tasks run at once (one process each)")
+    p.add_argument("--work", type=Path, default=Path("runs/sim_to_real"))
+    p.add_argument("--results", type=Path, default=RESULTS)
+    p.add_argument("--debug", action="store_true", help="tiny budgets, one robot per task: checks the pipeline")
+    p.add_argument("--ablation", action="store_true", help="compare the adaptation options instead")
+    return p.parse_args()
+
+
+def _config(task: str, args) -> GapConfig:
+    cfg = GapConfig(
+        perturbations=ROBOTS[task],
+        episodes=args.eval_episodes,
+        train=True,
+        ppo_steps=args.ppo_steps or PPO_STEPS[task],
+        adapt_episodes=args.episodes_used,
+        adapt_minutes=args.adapt_minutes,
+    )
+    if args.debug:
+        cfg = replace(
+            cfg,
+            perturbations=ROBOTS[task][:1],
+            episodes=4,
+            ppo_steps=4096,
+            adapt_episodes=4,
+            adapt_minutes=0.1,
+            calibration_episodes=2,
+            bootstrap=50,
+        )
+    return cfg
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core: more threads would only wait for each other
+
+
+def _run_task(task: str, cfg: GapConfig, work: Path) -> dict:
+    return gap(task, work, cfg)
+
+
+def _per_robot(report: dict) -> dict:
+    """gap_closed and its companions for each robot of one task's gap report."""
+    returns, scale = report["returns"], Scale(**report["scale"])
+    ranking = {(k["dream"], k["mujoco"]): k for k in report["ranking"]}
+    out = {}
+    for p in report["perturbations"]:
+        world = f"mujoco:{p}"
+        eps = {
+            k: np.asarray(returns[row][world]["episodes"])
+            for k, row in (("before", "dream"), ("after", f"adapted:{p}"), ("oracle", f"oracle:{p}"))
+        }
+        before, after, oracle = (float(eps[k].mean()) for k in ("before", "after", "oracle"))
+        calibration = report["adaptation"].get(p, {}).get("calibration", {})
+        out[p] = {
+            "gap_closed": _closed(before, after, oracle),
+            "gap_closed_ci95": list(
+                bootstrap_ci(
+                    lambda b, a, o: _closed(b.mean(), a.mean(), o.mean()),
+                    [eps["before"], eps["after"], eps["oracle"]],
+                    n=1000,
+                )
+            ),
+            "episodes_used": report["adaptation"].get(p, {}).get("episodes_used"),
+            "R_before": before,
+            "R_after": after,
+            "R_oracle": oracle,
+            "nominal_policy_drop": _drop(returns["mujoco"], world, scale),
+            "dream_policy_drop": _drop(returns["dream"], world, scale),
+            "trust_horizon_before": calibration.get("before", {}).get("trust_horizon"),
+            "trust_horizon_after": calibration.get("after", {}).get("trust_horizon"),
+            "ranking_before": _rank(ranking[("dream", world)]),
+            "ranking_after": _rank(ranking[(f"dream:{p}", world)]),
+            "normalized": {
+                "R_before": float(scale(before)),
+                "R_after": float(scale(after)),
+                "R_oracle": float(scale(oracle)),
+            },
+        }
+    return out
+
+
+def _closed(before: float, after: float, oracle: float) -> float:
+    return (after - before) / (oracle - before) if oracle != before else float("nan")
+
+
+def _drop(row: dict, world: str, scale: Scale) -> float:
+    """Normalized return in nominal MuJoCo minus that on the robot (random 0, expert 1)."""
+    return float(scale(row["mujoco"]["mean"]) - scale(row[world]["mean"]))
+
+
+def _rank(entry: dict) -> dict:
+    return {k: entry[k] for k in ("pearson", "pearson_ci95", "mmrv", "mmrv_ci95")}
+
+
+def _summary(out: dict, tasks: list[str]) -> dict:
+    summary = {}
+    for task in tasks:
+        rows = out[task].values()
+        closed = [r["gap_closed"] for r in rows if r["gap_closed"] is not None and np.isfinite(r["gap_closed"])]
+        summary[task] = {
+            "median_gap_closed": float(np.median(closed)) if closed else None,
+            "robots": len(out[task]),
+            "robots_dropping_nominal_policy_by_0.2": sum(r["nominal_policy_drop"] >= 0.2 for r in rows),
+            "max_episodes_used": max((r["episodes_used"] or 0) for r in rows),
+        }
+    return summary
+
+
+def _command() -> str:
+    return "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+
+
+def _write(out: dict, folder: Path, name: str) -> None:
+    from wmgym.gap.folder import jsonable
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(jsonable(out), indent=2) + "\n")
+    md = _markdown(out) if name == "sim_to_real" else _ablation_markdown(out)
+    (folder / f"{name}.md").write_text(md)
+    print(md)
+
+
+def _f(x, digits=2) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _markdown(out: dict) -> str:
+    lines = [
+        "# Sim-to-real: adapting the world model to a perturbed robot",
+        "",
+        f"Command: `{out['command']}` ({out['date']}, {out['seconds']} s)"
+        + (" -- DEBUG settings" if out["debug"] else ""),
+        "",
+        "R_before: PPO trained in the nominal dream; R_after: the same PPO in the dream adapted on the robot's "
+        "episodes; R_oracle: the same PPO trained in the robot's MuJoCo; all three evaluated in the robot's MuJoCo. "
+        "gap_closed = (R_after - R_before) / (R_oracle - R_before) [95% bootstrap CI over episodes]. "
+        "Drop: normalized return of the policy trained in nominal MuJoCo, nominal minus robot. Trust horizon: of the "
+        "nominal and the adapted model against the robot. Ranking: Pearson r / MMRV of the policies' returns, "
+        "dream vs the robot's MuJoCo, before (nominal dream) and after (adapted dream).",
+        "",
+        "| task | robot | episodes used | R_before | R_after | R_oracle | gap_closed | drop | trust horizon before / after "
+        "| Pearson before / after | MMRV before / after |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for task in out["summary"]:
+        for p, r in out[task].items():
+            lo, hi = r["gap_closed_ci95"]
+            rb, ra = r["ranking_before"], r["ranking_after"]
+            lines.append(
+                f"| {task} | {p} | {r['episodes_used']} | {_f(r['R_before'])} | {_f(r['R_after'])} | {_f(r['R_oracle'])} "
+                f"| {_f(r['gap_closed'])} [{_f(lo)}, {_f(hi)}] | {_f(r['nominal_policy_drop'])} "
+                f"| {r['trust_horizon_before']} / {r['trust_horizon_after']} | {_f(rb['pearson'])} / {_f(ra['pearson'])} "
+                f"| {_f(rb['mmrv'], 3)} / {_f(ra['mmrv'], 3)} |"
+            )
+    lines += ["", "| task | median gap_closed | robots dropping the nominal policy by >= 0.2 |", "|---|---:|---:|"]
+    for task, s in out["summary"].items():
+        lines.append(
+            f"| {task} | {_f(s['median_gap_closed'])} | {s['robots_dropping_nominal_policy_by_0.2']} of {s['robots']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+OPTIONS = {
+    "dynamics only (default)": {},
+    "whole model": {"train_only": ()},
+    "no anchor": {"anchor": 0.0},
+    "replay 50% nominal data": {"real_share": 0.5},
+}
+"""The adaptation options `--ablation` compares (changes to `AdaptConfig()`)."""
+
+
+def _ablation(args) -> None:
+    """Adapt reacher's zoo model to its first robot with each option on the same episodes; compare the
+    trust horizon and fingertip error against the robot, and against nominal MuJoCo (forgetting)."""
+    from wmgym.calibrate import CalibrationConfig, calibrate
+    from wmgym.data import collect
+
+    task, robot = "reacher", ROBOTS["reacher"][0]
+    work = args.work / "ablation"
+    half = args.episodes_used // 2
+    data = [
+        collect(task, half, work / "data-ou", policy="ou-noise", seed=31, perturbation=robot).out,
+        collect(
+            task, args.episodes_used - half, work / "data-random", policy="random", seed=32, perturbation=robot
+        ).out,
+    ]
+    nominal_cfg = CalibrationConfig(episodes=16, state_episodes=64, policy_episodes=0, videos=False)
+    rows = {}
+    for name, change in OPTIONS.items():
+        folder = work / name.split(" (")[0].replace(" ", "-").replace("%", "")
+        summary = adapt(task, data, folder, replace(AdaptConfig(minutes=args.adapt_minutes), **change))
+        nominal = calibrate(folder / "run", folder / "calibration-nominal", nominal_cfg)
+        robot_card = json.loads(Path(summary["calibration"]["after"]["card"]).read_text())
+        rows[name] = {
+            "settings": change,
+            "trust_horizon_robot": summary["calibration"]["after"]["trust_horizon"],
+            "trust_horizon_robot_before": summary["calibration"]["before"]["trust_horizon"],
+            "fingertip_err_h15_robot": robot_card["by_horizon"]["15"]["tolerance_median"]["fingertip - target"],
+            "trust_horizon_nominal": nominal["trust_horizon"]["steps"],
+            "fingertip_err_h15_nominal": nominal["by_horizon"]["15"]["tolerance_median"]["fingertip - target"],
+        }
+    out = {
+        "command": _command(),
+        "date": time.strftime("%Y-%m-%d"),
+        "robot": robot,
+        "episodes": args.episodes_used,
+        "minutes": args.adapt_minutes,
+        "options": rows,
+    }
+    _write(out, args.work if args.debug else args.results, "sim_to_real_ablation")
+
+
+def _ablation_markdown(out: dict) -> str:
+    lines = [
+        f"# Adaptation options: reacher's zoo model on `{out['robot']}`, {out['episodes']} episodes, "
+        f"{out['minutes']:g} minutes each",
+        "",
+        f"Command: `{out['command']}` ({out['date']})",
+        "",
+        "| option | trust horizon on the robot (before -> after) | fingertip error h=15, robot (m) "
+        "| trust horizon, nominal MuJoCo | fingertip error h=15, nominal (m) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in out["options"].items():
+        lines.append(
+            f"| {name} | {r['trust_horizon_robot_before']} -> {r['trust_horizon_robot']} | "
+            f"{_f(r['fingertip_err_h15_robot'], 4)} | {r['trust_horizon_nominal']} | {_f(r['fingertip_err_h15_nominal'], 4)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
