@@ -130,3 +130,16 @@ def trust_horizon(passes: np.ndarray) -> int:
     passes = np.asarray(passes, bool)
     fails = np.flatnonzero(~passes)
     return int(fails[0]) if len(fails) else len(passes)
+
+
+def mmrv(real: np.ndarray, sim: np.ndarray) -> float:
+    """Mean maximum rank violation of a simulator's scores against real ones (Li et al. 2024, SIMPLER):
+    for each policy i, the largest real-score gap |real_i - real_j| over the policies j that the
+    simulator orders the other way round from reality; averaged over i. 0: the simulator ranks every
+    pair as reality does; in the scores' own units (NaN pairs dropped; NaN for fewer than 2 policies)."""
+    real, sim = _finite_pairs(real, sim)
+    if len(real) < 2:
+        return float("nan")
+    violated = (sim[:, None] < sim[None, :]) != (real[:, None] < real[None, :])
+    gap = np.abs(real[:, None] - real[None, :])
+    return float((gap * violated).max(1).mean())
