@@ -24,3 +24,7 @@ class TrainingDivergedError(WmgymError):
 
 class DeviceError(WmgymError):
     """The requested torch device does not exist on this machine."""
+
+
+class NoTruthError(WmgymError):
+    """The task has no MuJoCo env (a team's own recorded data), so what needs one cannot run."""

@@ -223,3 +223,27 @@ def test_a_dataset_resumes_after_the_spec_gains_fields_that_are_not_compared(tmp
         record["task"].pop(key, None)
     (out / "wmgym.json").write_text(json.dumps(record))
     assert collect("reacher", 2, out, workers=1, progress=False).episodes == 2
+
+
+UNGUARDED = """
+from wmgym.data import collect
+
+def run():
+    collect("reacher", episodes=2, out="d", policy="ou-noise", workers=2)
+
+run()
+"""
+
+
+def test_workers_called_from_an_unguarded_script_fail_at_once_naming_the_guard(tmp_path):
+    # spawned workers run the script's top level again: multiprocessing.Pool then restarts them forever
+    (tmp_path / "script.py").write_text(UNGUARDED)
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert 'outside `if __name__ == "__main__":`' in done.stderr and "script.py (line 7)" in done.stderr
+    assert not (tmp_path / "d").exists()
+    guarded = UNGUARDED.replace("\nrun()", '\nif __name__ == "__main__":\n    run()')
+    (tmp_path / "script.py").write_text(guarded.replace("workers=2)", "workers=2, progress=False)"))
+    done = subprocess.run([sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(_episodes(tmp_path / "d")) == 2

@@ -1,4 +1,5 @@
-"""Collecting truth episodes into Minari datasets, and sampling training windows from them.
+"""Collecting truth episodes into Minari datasets, importing recorded ones (LeRobot, Minari, your
+own arrays: `wmgym.data.own`), and sampling training windows from them.
 
 Names load on first use: training reads datasets (`sampler`, `store`) without loading MuJoCo,
 which only collection (`collect`) needs.
@@ -15,8 +16,14 @@ _PUBLIC = {
     "split_episodes": "wmgym.data.sampler",
     "DatasetExistsError": "wmgym.data.store",
     "EpisodeArrays": "wmgym.data.store",
+    "dataset_perturbation": "wmgym.data.store",
     "fingerprint": "wmgym.data.store",
     "load_episodes": "wmgym.data.store",
+    "import_lerobot": "wmgym.data.lerobot",
+    "import_minari": "wmgym.data.from_minari",
+    "own_task": "wmgym.data.own",
+    "recorded_episode": "wmgym.data.own",
+    "write_dataset": "wmgym.data.own",
 }
 
 

@@ -7,8 +7,10 @@ workers, and a resumed collection equals one that was never interrupted.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
+import inspect
 import json
 import multiprocessing as mp
 import os
@@ -58,6 +60,7 @@ def collect(
     noise: float | None = None,
     progress: bool = True,
     start_states: np.ndarray | None = None,
+    perturbation: str | None = None,
 ) -> CollectResult:
     """Collect ``episodes`` episodes of ``task`` with ``policy`` into the dataset folder ``out``.
 
@@ -73,27 +76,36 @@ def collect(
             ``@NOISE`` suffix allowed; see `wmgym.policies`). Loading a ``.zip`` runs code from it (SB3
             unpickles it): load only files you trust.
         seed: collection seed.
-        workers: worker processes (each renders its own episodes).
+        workers: worker processes (each renders its own episodes). They are spawned, so a script that
+            calls ``collect`` with ``workers > 1`` must do so under ``if __name__ == "__main__":``
+            (a RuntimeError says so at once otherwise).
         noise: Gaussian action noise for SB3 policies, in half action ranges (default: the policy's
             ``@NOISE`` suffix, else 0).
         progress: show a progress bar.
         start_states: (M, n) physics states (``TruthEnv.get_physics_state()``) to start episodes
             from instead of the env's own reset: episode i starts from ``start_states[i % M]``.
             Used by active calibration to collect where a model errs.
+        perturbation: collect from this "real robot" instead of nominal MuJoCo: a variant of the task
+            (``wmgym perturbations``), a .json spec or a `wmgym.truth.perturb.Perturbation`. The dataset
+            records it (``wmgym.json``: ``perturbation``), and a resumed collection must repeat it.
     """
     spec = get_task(task)
+    spec.require_truth("cannot collect episodes")  # recorded data: no MuJoCo env to run
     out = Path(out).absolute()  # minari's size bookkeeping breaks on relative paths
     if episodes < 1:
         raise ValueError(f"--episodes must be at least 1, got {episodes}")
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
+    if workers > 1:
+        _check_workers_can_start(workers)
     if workers > len(os.sched_getaffinity(0)):
         warnings.warn(
             f"{workers} workers on {len(os.sched_getaffinity(0))} usable CPU cores: each renders in its own "
             "process (~250 MB); more workers than cores only adds memory and switching",
             stacklevel=2,
         )
-    env = TruthEnv(spec)
+    env = TruthEnv(spec, perturbation=perturbation)  # a bad perturbation fails here, before anything is written
+    robot = env.perturbation
     noise = parse_policy(policy)[1] if noise is None else noise
     policy = parse_policy(policy)[0]
     make_policy(policy, env, noise)  # fail on a bad policy before anything is written
@@ -102,7 +114,7 @@ def collect(
         if start_states.ndim != 2 or len(start_states) == 0:
             raise ValueError(f"start_states must be (M, n) physics states, got shape {start_states.shape}")
         env.reset(options={"physics_state": start_states[0]})  # checks the state's size for this task
-    record = _record(spec, policy, seed, noise, out, start_states)
+    record = _record(spec, policy, seed, noise, out, start_states, robot)
     storage, done = _open(out, record, env)
     env.close()
     todo = range(done, episodes)
@@ -120,7 +132,7 @@ def collect(
     interrupted = False
     with _signals_as_interrupt() as signals:
         try:
-            for index, ep in _episodes(spec, policy, seed, noise, todo, workers, start_states):
+            for index, ep in _episodes(spec, policy, seed, noise, todo, workers, start_states, robot):
                 with signals.deferred():  # an episode is written whole, with its count, or not at all
                     store.append_episode(storage, index, episode_seed(seed, index), ep)
                     steps, added = steps + len(ep), added + 1
@@ -139,9 +151,11 @@ def collect(
     return result
 
 
-def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, starts=None) -> dict:
+def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, starts=None, robot=None) -> dict:
     policy_name = policy_identity(policy)  # an SB3 file is named with the hash of its bytes
     label = policy if not policy.endswith(".zip") else f"sb3-{Path(policy.split(':')[-1]).stem}"
+    if robot is not None:
+        label = f"{robot.name}-{label}"
     dataset_id = out.name if "-v" in out.name else f"{spec.name}-{label}-v0"
     return {
         "format": 1,
@@ -151,13 +165,15 @@ def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, sta
         "seed": seed,
         "noise": noise,
         "start_states": None if starts is None else hashlib.sha256(starts.tobytes()).hexdigest()[:16],
+        "perturbation": None if robot is None else robot.to_dict(),
         "description": f"{spec.gym_id} rendered at {spec.image_size[0]}x{spec.image_size[1]} by wmgym, "
-        f"behaviour policy {policy_name}, seed {seed}; infos['physics_state'] is MuJoCo's "
+        + ("" if robot is None else f"perturbed as the real-robot variant {robot.name!r} (see 'perturbation'), ")
+        + f"behaviour policy {policy_name}, seed {seed}; infos['physics_state'] is MuJoCo's "
         "mjSTATE_INTEGRATION state before each observation.",
     }
 
 
-_MUST_MATCH = ("task", "policy", "seed", "noise", "start_states")
+_MUST_MATCH = ("task", "policy", "seed", "noise", "start_states", "perturbation")
 
 
 def _open(out: Path, record: dict, env: TruthEnv):
@@ -189,11 +205,11 @@ def _open(out: Path, record: dict, env: TruthEnv):
 
 
 def _episodes(
-    spec, policy, seed, noise, todo: range, workers: int, starts=None
+    spec, policy, seed, noise, todo: range, workers: int, starts=None, robot=None
 ) -> Iterator[tuple[int, store.EpisodeArrays]]:
     """Finished episodes in index order, from this process or a pool of workers."""
     if workers == 1 or len(todo) <= 1:
-        _init_worker(spec, policy, noise, starts)
+        _init_worker(spec, policy, noise, starts, robot)
         try:
             yield from ((i, _run_episode((seed, i))) for i in todo)
         finally:
@@ -201,7 +217,9 @@ def _episodes(
         return
     # spawn, not fork: a forked child would share the parent's GL and torch thread state.
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(min(workers, len(todo)), initializer=_init_pool_worker, initargs=(spec, policy, noise, starts))
+    pool = ctx.Pool(
+        min(workers, len(todo)), initializer=_init_pool_worker, initargs=(spec, policy, noise, starts, robot)
+    )
     try:
         yield from zip(todo, pool.imap(_run_episode, [(seed, i) for i in todo]), strict=True)
         pool.close()
@@ -210,20 +228,68 @@ def _episodes(
         pool.join()
 
 
+GUARD = '`if __name__ == "__main__":`'
+
+
+def _check_workers_can_start(workers: int) -> None:
+    """Refuse a worker pool that could never start, before anything is written.
+
+    Spawned workers run the ``__main__`` script's top-level code again. Called from there outside
+    a guard, ``collect`` would start a collection of its own in each worker, whose pool fails to
+    start, and `multiprocessing.Pool` replaces each dead worker forever: the call would hang.
+    """
+    if getattr(mp.current_process(), "_inheriting", False):  # this is such a worker, starting
+        raise RuntimeError(f"collect(workers>1) ran while a worker process started: put it under {GUARD}")
+    where = _unguarded_main_line()
+    if where:
+        script, line = where
+        raise RuntimeError(
+            f"collect(workers={workers}) is called from the top-level code of {script} (line {line}), outside "
+            f"{GUARD}. Each worker process starts by running that code again, so the workers could never "
+            f"start. Put the code that calls collect under {GUARD} (or pass workers=1)."
+        )
+
+
+def _unguarded_main_line() -> tuple[str, int] | None:
+    """(script, line) of the top-level statement of ``__main__`` this call runs in, where it is not
+    under an ``if`` on ``__name__``; None otherwise, or if that cannot be told (no script file)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None:  # an interactive session or `python -c`: workers do not run it again
+        return None
+    frame = inspect.currentframe()
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    try:
+        tree = ast.parse(Path(path).read_text(), path)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    line = frame.f_lineno
+    for node in tree.body:
+        if node.lineno <= line <= (node.end_lineno or node.lineno):
+            guarded = isinstance(node, ast.If) and any(
+                isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test)
+            )
+            return None if guarded else (path, node.lineno)
+    return None
+
+
 _WORKER: dict = {}
 
 
-def _init_pool_worker(spec: TaskSpec, policy: str, noise: float, starts=None) -> None:
+def _init_pool_worker(spec: TaskSpec, policy: str, noise: float, starts=None, robot=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
     if policy.endswith(".zip"):
         import torch
 
         torch.set_num_threads(1)  # one process per core already
-    _init_worker(spec, policy, noise, starts)
+    _init_worker(spec, policy, noise, starts, robot)
 
 
-def _init_worker(spec: TaskSpec, policy: str, noise: float, starts=None) -> None:
-    env = TruthEnv(spec)
+def _init_worker(spec: TaskSpec, policy: str, noise: float, starts=None, robot=None) -> None:
+    env = TruthEnv(spec, perturbation=robot)
     _WORKER.update(env=env, policy=make_policy(policy, env, noise), starts=starts)
 
 

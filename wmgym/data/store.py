@@ -43,7 +43,8 @@ class EpisodeArrays:
     rewards: np.ndarray  # float32 (T,)
     terminations: np.ndarray  # bool (T,)
     truncations: np.ndarray  # bool (T,)
-    physics_state: np.ndarray  # float64 (T+1, P), mjSTATE_INTEGRATION before each observation
+    physics_state: np.ndarray | None  # float64 (T+1, P), mjSTATE_INTEGRATION before each observation;
+    # None for recorded data with no MuJoCo behind it (`wmgym.data.own`); state is then (T+1, S>=0)
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -53,8 +54,15 @@ class DatasetExistsError(FileExistsError):
     """``--out`` holds something that a new collection must not overwrite."""
 
 
-def create(out: Path, record: dict, observation_space: gym.Space, action_space: gym.Space) -> MinariStorage:
-    """Start a new dataset in ``out`` (missing or empty). ``record`` says how it is collected."""
+def create(
+    out: Path,
+    record: dict,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    requirements: tuple[str, ...] = ("wmgym", "gymnasium[mujoco]", "mujoco<4"),
+) -> MinariStorage:
+    """Start a new dataset in ``out`` (missing or empty). ``record`` says how it is collected;
+    ``requirements`` go into Minari's metadata (what it takes to recreate the data)."""
     out.mkdir(parents=True, exist_ok=True)
     storage = MinariStorage.new(
         out / DATA,
@@ -71,7 +79,7 @@ def create(out: Path, record: dict, observation_space: gym.Space, action_space: 
             "author": {"wmgym"},
             "code_permalink": "https://github.com/wmgym/wmgym",
             "description": record["description"],
-            "requirements": ["wmgym", "gymnasium[mujoco]", "mujoco<4"],
+            "requirements": list(requirements),
         }
     )
     record = {**record, "minari_metadata": MinariStorage.read_raw_metadata(out / DATA)}
@@ -117,18 +125,20 @@ def open_for_append(out: Path) -> tuple[MinariStorage, int]:
 
 
 def append_episode(storage: MinariStorage, index: int, seed: int, ep: EpisodeArrays) -> None:
-    """Write one finished episode as Minari episode ``index``."""
+    """Write one finished episode as Minari episode ``index`` (``state`` only if it has entries,
+    ``infos["physics_state"]`` only if there is one)."""
+    observations = {"pixels": ep.pixels, **({"state": ep.state} if ep.state.shape[-1] else {})}
     storage.update_episodes(
         [
             EpisodeBuffer(
                 id=index,
                 seed=seed,
-                observations={"pixels": ep.pixels, "state": ep.state},
+                observations=observations,
                 actions=ep.actions,
                 rewards=list(ep.rewards),
                 terminations=list(ep.terminations),
                 truncations=list(ep.truncations),
-                infos={"physics_state": ep.physics_state},
+                infos={} if ep.physics_state is None else {"physics_state": ep.physics_state},
             )
         ]
     )
@@ -139,19 +149,24 @@ def load_episodes(path: str | Path) -> tuple[TaskSpec, list[EpisodeArrays]]:
     root = _dataset_root(path)
     record = read_record(root)
     dataset = minari.MinariDataset(root / DATA)
-    episodes = [
-        EpisodeArrays(
-            pixels=ep.observations["pixels"],
-            state=ep.observations["state"].astype(np.float32),
-            actions=ep.actions.astype(np.float32),
-            rewards=ep.rewards.astype(np.float32),
-            terminations=ep.terminations.astype(bool),
-            truncations=ep.truncations.astype(bool),
-            physics_state=ep.infos["physics_state"],
-        )
-        for ep in dataset.iterate_episodes()
-    ]
+    episodes = [_arrays(ep) for ep in dataset.iterate_episodes()]
     return TaskSpec.from_dict(record["task"]), episodes
+
+
+def _arrays(ep) -> EpisodeArrays:
+    """A Minari episode as arrays; recorded data may lack the state (no proprioception: (T+1, 0))
+    and the physics state (None)."""
+    pixels = ep.observations["pixels"]
+    state = ep.observations.get("state", np.zeros((len(pixels), 0), np.float32))
+    return EpisodeArrays(
+        pixels=pixels,
+        state=state.astype(np.float32),
+        actions=ep.actions.astype(np.float32),
+        rewards=ep.rewards.astype(np.float32),
+        terminations=ep.terminations.astype(bool),
+        truncations=ep.truncations.astype(bool),
+        physics_state=(ep.infos or {}).get("physics_state"),
+    )
 
 
 def action_space(path: str | Path) -> gym.spaces.Box:
@@ -172,10 +187,23 @@ def fingerprint(path: str | Path) -> str:
             record["seed"],
             raw["total_episodes"],
             raw["total_steps"],
-        ],
+        ]
+        # only where there is one, so the fingerprints of nominal datasets (in checkpoints) stay as they were
+        + ([record["perturbation"]] if record.get("perturbation") else []),
         sort_keys=True,
     )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def dataset_perturbation(path: str | Path):
+    """The "real robot" a dataset was collected from (a `wmgym.truth.perturb.Perturbation`), or None
+    for nominal MuJoCo (or recorded data)."""
+    spec = read_record(_dataset_root(path)).get("perturbation")
+    if not spec:
+        return None
+    from wmgym.truth.perturb import Perturbation  # plain data: no MuJoCo
+
+    return Perturbation.from_dict(spec)
 
 
 def _dataset_root(path: str | Path) -> Path:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from wmgym.errors import NoTruthError
+
 
 @dataclass(frozen=True)
 class CameraSpec:
@@ -156,8 +158,10 @@ class TaskSpec:
 
     name: str
     """Short name users type: ``reacher``, ``pusher``, ..."""
-    gym_id: str
-    """Gymnasium id of the wrapped MuJoCo env, e.g. ``Reacher-v5``."""
+    gym_id: str | None
+    """Gymnasium id of the wrapped MuJoCo env, e.g. ``Reacher-v5``; None for a task of a team's own
+    recorded data (`wmgym.data.own`), which has no MuJoCo env: train and dream work, collection and
+    calibration against MuJoCo do not (`require_truth`)."""
     camera: CameraSpec
     """The camera every frame is rendered from."""
     render: RenderSpec = field(default_factory=RenderSpec)
@@ -188,6 +192,9 @@ class TaskSpec:
     trust: TrustSpec = field(default_factory=TrustSpec, compare=False)
     """State components and error tolerances for calibration. Not compared: a checkpoint trained
     before a tolerance was revised still matches its task."""
+    fps: float | None = field(default=None, compare=False)
+    """Frames per second of recorded data (own data); None for MuJoCo tasks, whose env sets its own
+    step time. Used for videos only. Not compared."""
 
     def __post_init__(self):
         h, w = self.image_size
@@ -197,6 +204,21 @@ class TaskSpec:
             raise ValueError(f"TaskSpec.action_repeat must be >= 1, got {self.action_repeat}")
         if self.episode_length < 1:
             raise ValueError(f"TaskSpec.episode_length must be >= 1, got {self.episode_length}")
+
+    @property
+    def has_truth(self) -> bool:
+        """Whether a MuJoCo env stands behind this task (False for a team's own recorded data)."""
+        return self.gym_id is not None
+
+    def require_truth(self, what: str) -> None:
+        """Raise `NoTruthError` if this task has no MuJoCo env; ``what`` says what cannot be done (e.g.
+        "cannot calibrate M against MuJoCo") and starts the message."""
+        if not self.has_truth:
+            raise NoTruthError(
+                f"{what}: task {self.name!r} has no MuJoCo env (TaskSpec.gym_id is None), since it was made from "
+                "recorded data. Its world model trains and dreams, and measures itself on held-out recorded "
+                "episodes instead (the checkpoint's config.json metrics; wmgym.train.open_loop): see docs/own_data.md"
+            )
 
     def terminated(self, obs: np.ndarray) -> np.ndarray:
         """The task's termination rule on observations ``(..., S)`` (all False for tasks that never end)."""
