@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import inspect
+import json
 import re
 import subprocess
 import sys
@@ -28,6 +29,10 @@ DOCUMENTED_FLAGS = {
     ],
     "improve": ["--model", "--out", "--rounds", "--minutes-per-round", "--episodes-per-round", "--with"],
     "demo": ["--task", "--ppo-steps", "--n-envs", "--eval-episodes", "--seed", "--out"],
+    "bench": [
+        *["--suite", "--out", "--tasks", "--agents", "--seeds", "--budget", "--eval-episodes", "--curve-points"],
+        *["--curve-episodes", "--reps", "--worlds", "--models", "--workers", "--ray"],
+    ],
 }
 
 
@@ -186,3 +191,20 @@ def test_tasks_runs_in_a_fresh_process():
     done = run_cli("-m", "wmgym.cli", "tasks")
     assert done.returncode == 0, done.stderr
     assert "wmgym/Reacher-truth-v0" in done.stdout
+
+
+def test_zoo_says_the_trust_horizon_is_out_of_the_calibrated_steps(capsys):
+    from wmgym.zoo import ZOO
+
+    th = json.loads((ZOO / "inverted_pendulum" / "calibration.json").read_text())["trust_horizon"]
+    assert main(["zoo"]) == 0
+    out = capsys.readouterr().out
+    assert f"trusted for {th['steps']} of {th['of']} calibrated steps (episodes last 1000)" in out
+    assert "trust_horizon=" not in out
+
+
+def test_video_help_shows_the_shared_frame_rate(capsys, monkeypatch):
+    from wmgym.video import FPS
+
+    text = help_of("video", capsys, monkeypatch)
+    assert re.search(rf"--fps INT frames per second [^│]*\(default: {FPS}\)", text)

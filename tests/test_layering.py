@@ -25,6 +25,12 @@ def _loaded_after(statement: str, modules: tuple[str, ...]) -> list[str]:
         ("import wmgym.checkpoint", ("mujoco", "gymnasium")),
         ("import wmgym.dream", ("mujoco", "stable_baselines3", "minari")),
         ("import wmgym.train", ("mujoco", "gymnasium.envs.mujoco", "stable_baselines3")),
+        # perturbation specs and the named variants are plain data: registering their ids loads no MuJoCo
+        ("import wmgym.truth.perturb, wmgym.truth.variants", ("mujoco", "gymnasium", "torch")),
+        ("import wmgym.gap", ("mujoco", "gymnasium", "torch")),
+        # the benchmark's face, config and statistics load nothing heavy; cells load the rest when they run
+        ("import wmgym.bench", ("mujoco", "gymnasium", "torch", "rliable", "ray")),
+        ("import wmgym.bench.stats", ("mujoco", "gymnasium", "torch", "ray")),
     ],
 )
 def test_a_layer_does_not_load_the_layers_above_it(statement, forbidden):

@@ -1,4 +1,4 @@
-"""The ``wmgym`` command: ``wmgym tasks | collect | train | video | calibrate | improve | demo | zoo``.
+"""The ``wmgym`` command: ``wmgym tasks | collect | import-lerobot | import-minari | train | video | calibrate | ...``.
 
 Each command is a thin shell over one library function. Its flags are derived (by tyro) from that
 function's signature or from the config dataclass it takes, with their docstrings as help, so every
@@ -91,8 +91,9 @@ def _tasks(name: str, argv: list[str]) -> int:
         for task in list_tasks():
             spec = get_task(task)
             h, w = spec.image_size
+            gym_id, truth = (spec.gym_id, truth_env_id(task)) if spec.has_truth else ("(own data)", "-")
             print(
-                f"{task:18s} {spec.gym_id:20s} {truth_env_id(task):32s} {h}x{w}  {spec.camera.mode} camera, "
+                f"{task:18s} {gym_id:20s} {truth:32s} {h}x{w}  {spec.camera.mode} camera, "
                 f"{spec.episode_length} steps{', terminates' if spec.terminates else ''}"
             )
         return 0
@@ -170,14 +171,59 @@ def _train(name: str, argv: list[str]) -> int:
     return _cli(name, command, argv)
 
 
+def _import_lerobot(name: str, argv: list[str]) -> int:
+    import tyro
+
+    from wmgym.data.lerobot import import_lerobot
+
+    def run(path: Path, out: Path, task_name: str, **kwargs) -> int:
+        r = import_lerobot(path, out, task_name, **kwargs)
+        reward = f"reward {r.reward_key}" if r.reward_key else "no reward recorded (zeros)"
+        state = ", ".join(r.state_keys) or "no proprioception"
+        print(f"{r.episodes} episodes, {r.frames} frames of LeRobot {r.version} (camera {r.camera}; {state}; {reward})")
+        _print_own_next(out, task_name, bool(r.state_keys))
+        return 0
+
+    command = _like(import_lerobot, run, drop=("progress",), path=Annotated[Path, tyro.conf.Positional], out=Path)
+    return _cli(name, command, argv)
+
+
+def _import_minari(name: str, argv: list[str]) -> int:
+    import tyro
+
+    from wmgym.data.from_minari import import_minari
+
+    def run(source: str, out: Path, task_name: str, **kwargs) -> int:
+        r = import_minari(source, out, task_name, **kwargs)
+        state = ", ".join(r.state_keys) or "no proprioception"
+        print(f"{r.episodes} episodes, {r.frames} frames of Minari {r.dataset_id} (camera {r.pixels_key}; {state})")
+        _print_own_next(out, task_name, bool(r.state_keys))
+        return 0
+
+    command = _like(import_minari, run, drop=("progress",), source=Annotated[str, tyro.conf.Positional], out=Path)
+    return _cli(name, command, argv)
+
+
+def _print_own_next(out: Path, task_name: str, proprio: bool) -> None:
+    print(f"dataset: {out}  (task {task_name!r}: no MuJoCo env, so no `wmgym calibrate`; see docs/own_data.md)")
+    print(
+        f"train:   wmgym train --data {out} --out runs/{task_name} --preset ensemble-small --proprio-only --minutes 30"
+    )
+    if not proprio:
+        print("dream:   wmgym.DreamEnv(checkpoint, obs_mode='pixels')  (no state vector to observe)")
+
+
 def _video(name: str, argv: list[str]) -> int:
-    def video(data: Path, out: Path, episode: int = 0) -> int:
-        """Write one episode of a dataset to mp4.
+    from wmgym.video import FPS
+
+    def video(data: Path, out: Path, episode: int = 0, fps: int = FPS) -> int:
+        """Write one episode of a dataset to mp4, with a step counter.
 
         Args:
             data: dataset folder.
             out: mp4 file to write.
             episode: which episode of the dataset (0 is the first).
+            fps: frames per second of the video (the demo's and calibration's videos play at the default).
         """
         from wmgym.data import load_episodes
         from wmgym.video import write_mp4
@@ -185,7 +231,9 @@ def _video(name: str, argv: list[str]) -> int:
         _, episodes = load_episodes(data)
         if not 0 <= episode < len(episodes):
             raise ValueError(f"--episode must be in 0..{len(episodes) - 1}, got {episode}")
-        print(f"wrote {write_mp4(episodes[episode].pixels, out)}")
+        pixels = episodes[episode].pixels
+        captions = [f"episode {episode}, step {t}" for t in range(len(pixels))]
+        print(f"wrote {write_mp4(pixels, out, fps=fps, captions=captions)}")
         return 0
 
     return _cli(name, video, argv)
@@ -281,6 +329,110 @@ def _demo(name: str, argv: list[str]) -> int:
     return _cli(name, _like(run_demo, run, out=str), argv)
 
 
+def _bench(name: str, argv: list[str]) -> int:
+    from wmgym.bench.config import BenchConfig
+
+    def command(out: Path, config: _flat(BenchConfig)) -> int:
+        """Train agents in the dream, score them in MuJoCo, report with rliable (resumes an existing --out).
+
+        Args:
+            out: run folder: cells/, tensorboard/, results.json, report.md, PNGs. An earlier run resumes.
+        """
+        from wmgym.bench.runner import run_bench
+
+        try:
+            results = run_bench(out, config)
+        except KeyboardInterrupt:
+            return 130
+        if results["missing"]:
+            print(f"{len(results['missing'])} cells did not finish; run the same command again to retry them")
+            return 1
+        tasks = ", ".join(results.get("normalized_tasks", []))
+        for agent, m in (results.get("aggregates") or {}).items():
+            lo, hi = m["iqm"]["ci"]
+            print(f"{agent:12s} IQM {m['iqm']['value']:.2f} [{lo:.2f}, {hi:.2f}] of normalized scores on {tasks}")
+        print(f"results: {out / 'results.json'}\nreport: {out / 'report.md'}")
+        return 0
+
+    return _cli(name, command, argv)
+
+
+def _perturbations(name: str, argv: list[str]) -> int:
+    def perturbations(task: str | None = None) -> int:
+        """List the "real robot" variants of each task: gym.make(TRUTH_ID, perturbation=NAME), or the id shown.
+
+        Args:
+            task: only this task's variants (default: every task that has named ones).
+        """
+        from wmgym.ids import perturbed_truth_env_id
+        from wmgym.tasks import get_task
+        from wmgym.truth.variants import LEVELS, get_perturbation, list_perturbations, tasks_with_variants
+
+        for t in [get_task(task).name] if task else tasks_with_variants():  # an unknown task fails first
+            print(f"{t}:")
+            for p in (p for p in list_perturbations(t) if p not in LEVELS):
+                print(f"  {p:16s} {perturbed_truth_env_id(t, p)}\n  {'':16s} {get_perturbation(t, p).description}")
+            levels = ", ".join(perturbed_truth_env_id(t, p) for p in LEVELS)
+            print(f"  {'/'.join(LEVELS):16s} realworldrl_suite's combined challenges: {levels}")
+        return 0
+
+    return _cli(name, perturbations, argv)
+
+
+def _adapt(name: str, argv: list[str]) -> int:
+    import tyro
+
+    from wmgym.gap import AdaptConfig
+
+    def command(
+        model: str,
+        data: Annotated[tuple[Path, ...], tyro.conf.UseAppendAction],
+        out: Path,
+        config: _flat(AdaptConfig),
+    ) -> int:
+        """Fine-tune a world model on a few episodes of a perturbed robot, then calibrate it against that robot.
+
+        Args:
+            model: a zoo name, checkpoint or run folder: the nominal world model.
+            data: a dataset of the robot (wmgym collect --perturbation NAME --episodes 20); repeat for several.
+            out: folder for run/ (the adapted model), calibration/, calibration-before/, adapt.json.
+        """
+        from wmgym.gap import adapt
+
+        summary = adapt(model, list(data), out, config)
+        print(f"adapted on {summary['episodes_used']} episodes: {summary['adapted']}")
+        for label, c in (summary.get("calibration") or {}).items():
+            print(f"  trust horizon {label:6s} against the robot: {c['trust_horizon']} steps ({c['card']})")
+        print(f"dream: gym.make('<task id>', model='{summary['adapted']}')   summary: {out / 'adapt.json'}")
+        return 0
+
+    return _cli(name, command, argv)
+
+
+def _gap(name: str, argv: list[str]) -> int:
+    from wmgym.gap import GapConfig
+
+    def command(model: str, out: Path, config: _flat(GapConfig)) -> int:
+        """The sim-to-real gap report: policies x worlds (MuJoCo, perturbed robots, dreams), ranking metrics.
+
+        Args:
+            model: a zoo name or checkpoint folder: the nominal world model.
+            out: folder for gap.json, report.md, heatmap.png (and trained policies, adapted models).
+        """
+        from wmgym.gap import gap
+
+        report = gap(model, out, config)
+        for k in report["ranking"]:
+            if k["mujoco"] != "mujoco":
+                print(f"{k['dream']:28s} vs {k['mujoco']:28s} Pearson {k['pearson']:.2f}  MMRV {k['mmrv']:.3f}")
+        if report["missing"]:
+            print(f"not compared (give them or pass --train): {', '.join(report['missing'])}")
+        print(f"report: {out / 'report.md'}   heatmap: {out / 'heatmap.png'}")
+        return 0
+
+    return _cli(name, command, argv, note=f"--policies: {UNTRUSTED_POLICIES}")
+
+
 def _zoo(name: str, argv: list[str]) -> int:
     def zoo() -> int:
         from wmgym.zoo.export import summary
@@ -289,8 +441,10 @@ def _zoo(name: str, argv: list[str]) -> int:
         if not rows:
             print("no world model ships yet")
         for row in rows:
-            extras = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("name", "task"))
+            extras = "  ".join(f"{k}={v}" for k, v in row.items() if k not in ("name", "task", "trust_horizon"))
             print(f"{row['name']:18s} task={row['task']:18s} {extras}")
+            if "trust_horizon" in row:
+                print(f"{'':18s} {row['trust_horizon']}")
         return 0
 
     return _cli(name, zoo, argv)
@@ -300,11 +454,17 @@ COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
     "tasks": (_tasks, "list the task suite"),
     "collect": (_collect, "collect truth episodes into a Minari dataset (resumes an --out of the same collection)"),
     "train": (_train, "train a world model on Minari datasets (resumes an existing --out)"),
+    "import-lerobot": (_import_lerobot, "convert a LeRobot dataset folder (v2.x, v3.0) into a dataset to train on"),
+    "import-minari": (_import_minari, "convert a Minari dataset with camera frames into a dataset to train on"),
     "video": (_video, "write a dataset episode to mp4"),
     "calibrate": (_calibrate, "measure a world model against MuJoCo: card, report, videos"),
     "improve": (_improve, "active calibration: collect MuJoCo data where a model errs, fine-tune it, measure again"),
     "demo": (_demo, "the main job, end to end, on a shipped model (offline)"),
+    "bench": (_bench, "benchmark suite: agents trained in dreams, scored in MuJoCo, rliable statistics"),
     "zoo": (_zoo, "list the world models shipped in the package"),
+    "perturbations": (_perturbations, 'list the "real robot" variants of each task (perturbed MuJoCo)'),
+    "adapt": (_adapt, "fine-tune a world model on a few episodes of a perturbed robot, then calibrate it there"),
+    "gap": (_gap, "sim-to-real gap report: policies x worlds (MuJoCo, perturbed robots, dreams), ranking metrics"),
 }
 
 

@@ -108,6 +108,11 @@ class DreamVectorEnv(VectorEnv):
         self.task_spec, self.context, self.num_envs = task, context, num_envs
         self.device = model.state_mean.device
         self.obs_keys, single = _parse_obs_mode(obs_mode)
+        if "state" in self.obs_keys and not model.cfg.state_dim:
+            raise ValueError(
+                f"task {task.name!r} has no state vector (its data recorded no proprioception): "
+                "use obs_mode='pixels' or 'latent'"
+            )
         self.uncertainty_threshold, self.sample, self.autoreset = uncertainty_threshold, sample, autoreset
         self.array_type = checks.array_type(array_type)
         self.render_mode = render_mode

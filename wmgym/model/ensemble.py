@@ -63,7 +63,8 @@ class EnsembleWorldModel(WorldModelBase):
         if cfg.action_dim <= 0 or cfg.state_dim < 0 or cfg.latent_dim <= 0:
             # state_dim 0 (recorded frames without proprioception) works when frames give the latent
             raise ValueError(
-                "EnsembleConfig needs action_dim, and state_dim or learned_dim (set them from the dataset)"
+                "EnsembleConfig needs action_dim and state_dim (set them from the dataset); with no state, "
+                "learned_dim > 0"
             )
         h, w = cfg.image_size
         if h % 16 or w % 16:

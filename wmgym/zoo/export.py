@@ -54,10 +54,11 @@ def summary() -> list[dict]:
     rows = []
     for name in zoo_models():
         c = card(ZOO / name)
-        row = {"name": name, "task": read_config(ZOO / name)["task"]["name"], **c.get("summary", {})}
+        task = read_config(ZOO / name)["task"]
+        row = {"name": name, "task": task["name"], **c.get("summary", {})}
         cal = ZOO / name / CALIBRATION
         if cal.is_file():
-            row.update(calibration_summary(json.loads(cal.read_text())))
+            row.update(calibration_summary(json.loads(cal.read_text()), task.get("episode_length")))
         rows.append(row)
     return rows
 
@@ -65,14 +66,23 @@ def summary() -> list[dict]:
 CALIBRATION = "calibration.json"
 
 
-def calibration_summary(cal: dict) -> dict:
+def calibration_summary(cal: dict, episode_length: int | None = None) -> dict:
     """The key numbers of a calibration card (`wmgym calibrate`)."""
     th = cal["trust_horizon"]
     ret = cal.get("returns") or {}
     out = {
-        "trust_horizon": f"{th['steps']}/{th['of']} steps (limited by {th['limited_by']})",
+        "trust_horizon": describe_trust(th["steps"], th["of"], episode_length, th["limited_by"]),
         "uncertainty_spearman": round(cal["uncertainty"]["spearman_pooled"], 2),
     }
     if ret.get("spearman") is not None:
         out["return_spearman"] = f"{ret['spearman']:.2f} over {ret['policies']} policies"
     return out
+
+
+def describe_trust(steps: int, of: int, episode_length: int | None = None, limited_by: str | None = None) -> str:
+    """A trust horizon in words that say what it is out of: the steps calibration measured (``of``),
+    which may be far fewer than an episode (pendulum: 50 of its 1000)."""
+    text = f"trusted for {steps} of {of} calibrated steps"
+    if episode_length is not None:
+        text += f" (episodes last {episode_length})"
+    return text + (f", limited by {limited_by}" if limited_by else "")
