@@ -12,7 +12,8 @@ trained model, and re-evaluates; with --resume-minutes M it first trains that mo
 Data per task (PLANS below, <= 50k frames): reacher: 980 episodes of 51 frames, a third uniform
 random, a third OU noise and, with --sac, a third from a SAC policy with action noise 0.3
 (agents/sac_truth.py), else OU noise. inverted_pendulum: 600 random and 600 OU episodes (they fall
-within ~5-30 steps), the rest of the 50k frames from SAC with noise 0.3 (long, balanced episodes).
+within ~5-30 steps), 200 of the SAC checkpoint after 3k steps with noise 0.3 (it balances a while,
+then falls), the rest of the 50k frames from SAC with noise 0.3 (long, balanced episodes).
 pusher: 495 episodes of 101 frames, a third each random, OU noise and SAC (return -36, random -147,
 30k steps) with noise 0.3: the SAC third pushes the object, which random arms rarely touch.
 Evaluation: 40 fresh episodes (other seeds) of 55 steps: 5 real frames of context, then 50 steps

@@ -46,7 +46,7 @@ def main() -> None:
             "psnr_h1": round(by_h["1"]["psnr"], 1),
             "psnr_h15": round(by_h["15"]["psnr"], 1),
             "state_rmse_h15": round(by_h["15"]["state_rmse"], 3) if "state_rmse" in by_h["15"] else None,
-            "trust_horizon": "not calibrated yet",
+            "trust_horizon": "see calibration.json (benchmarks/calibration.py --ship writes it)",
         },
     }
     if "joint_angle_err_rad" in by_h["15"]:

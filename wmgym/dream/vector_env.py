@@ -43,7 +43,7 @@ class DreamVectorEnv(VectorEnv):
     it. Finished envs reset in the same step (``AutoresetMode.SAME_STEP``): the returned observation
     starts the next episode, ``info["final_obs"]`` holds the last one (rows marked by
     ``info["_final_obs"]``). ``info["uncertainty"]`` is each env's uncertainty: the ensemble's disagreement, in the model's units
-    (RSSM: nats per step; ensemble: normalized-state std, by default accumulated since the reset).
+    (RSSM: nats per step; ensemble: the std of its members' particles, normalized-state units).
 
     Each env has its own random stream, a function of its seed alone (see `wmgym.dream.noise`), so
     env ``i`` of a vector env seeded ``s`` behaves like a single `DreamEnv` seeded ``s + i``.
