@@ -14,7 +14,7 @@ random, a third OU noise and, with --sac, a third from a SAC policy with action 
 (agents/sac_truth.py), else OU noise. inverted_pendulum: 600 random and 600 OU episodes (they fall
 within ~5-30 steps), 200 of the SAC checkpoint after 3k steps with noise 0.3 (it balances a while,
 then falls), the rest of the 50k frames from SAC with noise 0.3 (long, balanced episodes).
-pusher: 495 episodes of 101 frames, a third each random, OU noise and SAC (return -36, random -147,
+pusher: 495 episodes of 101 frames, a third each random, OU noise and SAC (the SAC of envs/pusher/README.md,
 30k steps) with noise 0.3: the SAC third pushes the object, which random arms rarely touch.
 Evaluation: 40 fresh episodes (other seeds) of 55 steps: 5 real frames of context, then 50 steps
 open loop on the true actions. Metrics per horizon:
