@@ -16,6 +16,9 @@ within ~5-30 steps), 200 of the SAC checkpoint after 3k steps with noise 0.3 (it
 then falls), the rest of the 50k frames from SAC with noise 0.3 (long, balanced episodes).
 pusher: 495 episodes of 101 frames, a third each random, OU noise and SAC (the SAC of envs/pusher/README.md,
 30k steps) with noise 0.3: the SAC third pushes the object, which random arms rarely touch.
+hopper: ~8k frames each of random and OU episodes (it falls within tens of steps), ~12k of the SAC
+checkpoint after 10k steps with noise 0.3, the rest from the final SAC with noise 0.3.
+half_cheetah: 49 episodes of 1,001 frames: 10 random, 10 OU, 10 SAC-after-10k, the rest SAC (noise 0.3).
 Evaluation: 40 fresh episodes (other seeds) of 55 steps: 5 real frames of context, then 50 steps
 open loop on the true actions. Metrics per horizon:
 - PSNR of the full frame, and over the robot and object pixels only (a mask of every pixel that
@@ -54,7 +57,12 @@ HORIZONS = (1, 5, 15, 50)
 CONTEXT = 5
 
 
-# name, policy, episodes (None: fill the frame budget), noise, seed
+class Frames(int):
+    """A plan entry's size in frames rather than episodes: for tasks whose episodes end when the robot
+    falls, where an episode's length depends on the policy."""
+
+
+# name, policy, episodes (None: fill the frame budget; Frames(n): about n frames), noise, seed
 PLANS = {
     "reacher": {
         "data": [("random", "random", 330, 0.0, 0), ("ou", "ou-noise", 330, 0.0, 0), ("sac", "sac", 320, 0.3, 0)],
@@ -71,6 +79,24 @@ PLANS = {
     },
     "pusher": {
         "data": [("random", "random", 165, 0.0, 0), ("ou", "ou-noise", 165, 0.0, 0), ("sac", "sac", 165, 0.3, 0)],
+        "eval": [("ou", "ou-noise", 0.0), ("sac", "sac", 0.3)],
+    },
+    "hopper": {
+        "data": [
+            ("random", "random", Frames(8_000), 0.0, 0),  # falls within ~20 steps
+            ("ou", "ou-noise", Frames(8_000), 0.0, 0),
+            ("sac10k", "sac_10000", Frames(12_000), 0.3, 0),  # hops a while, then falls
+            ("sac", "sac", None, 0.3, 0),
+        ],
+        "eval": [("sac", "sac", 0.3), ("sac10k", "sac_10000", 0.3)],
+    },
+    "half_cheetah": {  # 1,000-step episodes without termination: 49 fit in the budget
+        "data": [
+            ("random", "random", 10, 0.0, 0),
+            ("ou", "ou-noise", 10, 0.0, 0),
+            ("sac10k", "sac_10000", 10, 0.3, 0),
+            ("sac", "sac", None, 0.3, 0),
+        ],
         "eval": [("ou", "ou-noise", 0.0), ("sac", "sac", 0.3)],
     },
 }
@@ -98,10 +124,11 @@ def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
         policy, stand_in = _policy(policy, sac)
         out = work / f"data-{name}"
         kwargs = dict(policy=policy, seed=1 if stand_in else seed, workers=2, noise=0.0 if stand_in else noise)
-        if n is not None:
+        if n is not None and not isinstance(n, Frames):
             collect(task, n, out, progress=True, **kwargs)
         else:  # fill the budget: collection resumes, so grow it until one more long episode could overshoot
-            n, room = 8, FRAME_BUDGET - frames - (spec.episode_length + 1)
+            room = FRAME_BUDGET - frames - (spec.episode_length + 1) if n is None else int(n)
+            n = 8
             while True:
                 collect(task, n, out, progress=True, **kwargs)
                 lengths = [len(e) + 1 for e in load_episodes(out)[1]]

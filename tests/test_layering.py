@@ -21,6 +21,7 @@ def _loaded_after(statement: str, modules: tuple[str, ...]) -> list[str]:
         ("import wmgym", ("mujoco", "gymnasium", "torch", "stable_baselines3", "minari")),
         ("import wmgym.tasks", ("mujoco", "gymnasium", "torch")),
         ("import wmgym.metrics", ("mujoco", "gymnasium", "torch")),
+        ("import wmgym.jsonfile", ("numpy", "torch", "gymnasium")),
         ("import wmgym.model", ("mujoco", "gymnasium")),
         ("import wmgym.checkpoint", ("mujoco", "gymnasium")),
         ("import wmgym.dream", ("mujoco", "stable_baselines3", "minari")),

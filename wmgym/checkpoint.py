@@ -37,6 +37,7 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 
 from wmgym.errors import CheckpointError
+from wmgym.jsonfile import read_object
 from wmgym.model import ContextBank, WorldModel, build, config_from_dict
 from wmgym.model.context import FILE as CONTEXT
 from wmgym.model.precision import resolve_device
@@ -101,7 +102,7 @@ def recover(folder: Path) -> str | None:
         os.replace(keep, folder)
         _fsync_dir(folder.parent)
         how = "finished the save that was interrupted" if keep == tmp else f"restored the checkpoint kept in {old.name}"
-        done = f"{how} (step {_read_json(folder / CONFIG).get('step')})"
+        done = f"{how} (step {read_object(folder / CONFIG).get('step')})"
     shutil.rmtree(tmp, ignore_errors=True)  # renamed, incomplete, or not newer
     if folder.exists():
         shutil.rmtree(old, ignore_errors=True)
@@ -138,16 +139,16 @@ def is_run(path: str | Path) -> bool:
     ``format``), or it has no config.json and holds a training checkpoint."""
     path = Path(path)
     if (path / CONFIG).exists():
-        config = _read_json(path / CONFIG)
+        config = read_object(path / CONFIG)
         legacy = {"train", "task", "model"} <= config.keys() and "format" not in config
         return RUN_KEY in config or legacy
     names = (CHECKPOINT, f".{CHECKPOINT}.tmp", f".{CHECKPOINT}.old")
-    return any({"format", "train"} <= _read_json(path / n / CONFIG).keys() for n in names)
+    return any({"format", "train"} <= read_object(path / n / CONFIG).keys() for n in names)
 
 
 def is_checkpoint(path: str | Path) -> bool:
     """Whether ``path`` holds a checkpoint's own config.json (not a run folder's)."""
-    return "format" in _read_json(Path(path) / CONFIG)
+    return "format" in read_object(Path(path) / CONFIG)
 
 
 def read_config(folder: str | Path) -> dict:
@@ -297,7 +298,7 @@ def _verify_file(folder: Path, name: str, config: dict) -> bytes:
 
 def _complete(path: Path) -> dict | None:
     """The config of a copy whose config.json parses and whose checksums all match, else None."""
-    config = _read_json(path / CONFIG)
+    config = read_object(path / CONFIG)
     if not config:
         return None
     files = _checksums(config).get("files")
@@ -312,7 +313,7 @@ def _newest_complete(folder: Path) -> Path | None:
     step; if ``folder`` is missing, the complete one of ``.tmp`` and ``.old`` of the later step."""
     tmp, old = _tmp(folder), _old(folder)
     if folder.exists():
-        current, newer = _read_json(folder / CONFIG), _complete(tmp)
+        current, newer = read_object(folder / CONFIG), _complete(tmp)
         later = current and newer and newer.get("step", -1) > current.get("step", -1)
         return tmp if later else folder
     copies = [(config.get("step", -1), i, p) for i, p in enumerate((old, tmp)) if (config := _complete(p))]
@@ -324,15 +325,6 @@ def _readable(folder: Path) -> Path | None:
         return folder
     newest = _newest_complete(folder)
     return newest if newest != folder else None
-
-
-def _read_json(file: Path) -> dict:
-    """The JSON object in ``file``, or {} if it is missing, unreadable or not an object."""
-    try:
-        obj = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return {}
-    return obj if isinstance(obj, dict) else {}
 
 
 def _checksums(config: dict) -> dict:

@@ -330,3 +330,24 @@ def test_runs_on_cuda():
     latent = model.start(_context(batch))
     nxt, unc = model.step(latent, batch["action"][:, 0], uniform=torch.rand(3, 1))
     assert nxt.state.is_cuda and unc.is_cuda and model.frames(nxt).is_cuda
+
+
+def test_member_mlp_gives_the_same_answer_with_and_without_gradients():
+    from wmgym.model.ensemble_nets import EnsembleMLP
+
+    torch.manual_seed(0)
+    mlp = EnsembleMLP(members=3, inp=7, hidden=16, out=4, layers=2)
+    with torch.no_grad():
+        mlp.gain.normal_()  # not the identity LayerNorm affine it starts from
+        mlp.shift.normal_()
+    x = torch.randn(3, 5, 7)
+    with torch.no_grad():
+        fast = mlp(x)  # SiLU in place
+    slow = mlp(x)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=0)
+    h = x
+    for i, layer in enumerate(mlp.hidden):  # the textbook form: LayerNorm, per-member affine, SiLU
+        h = torch.nn.functional.silu(torch.nn.functional.layer_norm(layer(h), (16,)) * mlp.gain[:, i] + mlp.shift[:, i])
+    torch.testing.assert_close(slow, mlp.out(h))
+    slow.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in mlp.parameters())

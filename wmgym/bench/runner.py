@@ -11,7 +11,6 @@ the cells that were running.
 from __future__ import annotations
 
 import fcntl
-import json
 import math
 import multiprocessing as mp
 import queue as queue_module
@@ -23,6 +22,7 @@ from tqdm.auto import tqdm
 
 from wmgym.bench.config import BenchConfig, curve_targets
 from wmgym.errors import RunFolderError
+from wmgym.jsonfile import read_object
 
 MARKER = {"wmgym": "bench"}
 RUN_FILE = "bench.json"
@@ -59,7 +59,7 @@ def check_out(out: Path) -> None:
     """Refuse an ``out`` that is neither missing, nor empty, nor a ``wmgym bench`` run folder."""
     if not out.exists() or (out.is_dir() and not any(p.name != ".lock" for p in out.iterdir())):
         return
-    if out.is_dir() and _read(out / RUN_FILE).get("wmgym") == MARKER["wmgym"]:
+    if out.is_dir() and read_object(out / RUN_FILE).get("wmgym") == MARKER["wmgym"]:
         return
     raise FileExistsError(
         f"{out} exists and is not a `wmgym bench` run folder (no {RUN_FILE} written by wmgym bench); refusing to "
@@ -124,7 +124,7 @@ def _check_model(cfg: BenchConfig, task: str) -> None:
 def _claim(out: Path, cfg: BenchConfig, cells: list) -> None:
     """Write the run's marker and settings, or check that a run being resumed has the same ones."""
     mine = {**MARKER, "settings": cfg.cell_settings(), "models": {c.task: c.model for c in cells}}
-    saved = _read(out / RUN_FILE)
+    saved = read_object(out / RUN_FILE)
     if saved:
         for key in ("settings", "models"):
             theirs = {k: v for k, v in saved.get(key, {}).items() if k in mine[key]}
@@ -143,7 +143,7 @@ def finished(out: Path, cells: list) -> dict[str, dict]:
     """The cells of this plan already saved in ``out`` (a cell file that does not parse is run again)."""
     done = {}
     for cell in cells:
-        saved = _read(out / CELLS / f"{cell.id}.json")
+        saved = read_object(out / CELLS / f"{cell.id}.json")
         if saved.get("id") == cell.id and saved.get("budget") == cell.budget:
             done[cell.id] = saved
     return done
@@ -373,14 +373,6 @@ class _locked:
     def __exit__(self, *exc):
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
-
-
-def _read(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _without_timing(cell: dict) -> dict:

@@ -17,6 +17,7 @@ from wmgym.calibrate.returns import correlation, policy_returns
 from wmgym.calibrate.rollouts import TruthBatch, dream_open_loop, record_truth, state_sweep, truth_from_dataset
 from wmgym.dream.loading import load_dream
 from wmgym.dream.vector_env import DreamVectorEnv
+from wmgym.jsonfile import read_object, written_by
 from wmgym.metrics import interval_coverage, pearson, precision_recall, psnr, spearman, ssim, trust_horizon
 from wmgym.policies import parse_policy
 from wmgym.tasks import TaskSpec, get_task
@@ -152,10 +153,7 @@ def check_out(out: Path, cards: tuple[str, ...] = (CARD,)) -> None:
 
 
 def _is_calibration(card: Path) -> bool:
-    try:
-        return json.loads(card.read_text()).get("wmgym") == MARKER["wmgym"]
-    except (OSError, ValueError, AttributeError):
-        return False
+    return written_by(card, MARKER["wmgym"])
 
 
 def write_calibration(model: str | Path, out: Path, cfg: CalibrationConfig, task=None, progress=True) -> dict:
@@ -273,10 +271,7 @@ def _write(out: Path, card: dict, spec, truth, pred, fidelity, state, sweep, vid
 
 def _remove_previous(out: Path) -> None:
     """Delete the files an earlier calibration in ``out`` listed in its card, so none is left stale."""
-    try:
-        files = json.loads((out / CARD).read_text()).get("files", {})
-    except (OSError, ValueError):
-        return
+    files = read_object(out / CARD).get("files", {})
     for name in files.values() if isinstance(files, dict) else ():
         path = out / str(name)
         if path.parent == out and path.is_file():

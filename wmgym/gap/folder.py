@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wmgym.jsonfile import written_by
+
 
 def check_out(out: Path, marker: str, kind: str) -> None:
     """Refuse ``out`` unless it is missing, empty, or holds ``marker`` written by ``wmgym {kind}``.
@@ -25,13 +27,6 @@ def check_out(out: Path, marker: str, kind: str) -> None:
         f"{out} exists and is not an earlier `wmgym {kind}` folder (no {marker} written by wmgym); refusing to "
         "overwrite what is there. Choose another --out (or remove that folder yourself)."
     )
-
-
-def written_by(file: Path, kind: str) -> bool:
-    try:
-        return json.loads(Path(file).read_text()).get("wmgym") == kind
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def write_json(file: Path, obj: dict) -> dict:

@@ -247,7 +247,7 @@ def _adapt_to(model, task, name, robot, dream_policy, cfg: GapConfig, out: Path,
     from wmgym.data import collect
     from wmgym.gap.adaptation import MARKER as ADAPTED
     from wmgym.gap.adaptation import AdaptConfig, adapt
-    from wmgym.gap.folder import written_by
+    from wmgym.jsonfile import written_by
 
     where = out / "robots" / name
     half = cfg.adapt_episodes // 2

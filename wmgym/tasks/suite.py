@@ -192,6 +192,16 @@ register_task(
     TaskSpec(
         name="half_cheetah",
         gym_id="HalfCheetah-v5",
+        reference=Reference(
+            random=-289.27,
+            expert=11448.22,
+            how="random: 20 episodes, reset seeds 0-19 (agents/sac_truth.py prints it). expert: the SB3 SAC policy "
+            "behind Minari's mujoco/halfcheetah/expert-v0 (Hugging Face farama-minari/HalfCheetah-v5-SAC-expert, "
+            "self-reported 11448.22 +- 96.24), not reproduced here: SAC to convergence is ~1M steps, hours on 2 CPU "
+            "cores. wmgym's own SB3 SAC, MlpPolicy [128, 128], 60k steps (python agents/sac_truth.py --task "
+            "half_cheetah --steps 60000 --checkpoints 3000 10000 25000 --out runs/policies/sac-half_cheetah.zip; "
+            "2026-12-01): 2772.52 +- 75.03, 0.27 of it",
+        ),
         camera=CameraSpec(
             mode="tracking", lookat=(0.0, 0.0, 0.4), distance=3.5, azimuth=90.0, elevation=-10.0, track_body="torso"
         ),
@@ -225,6 +235,14 @@ register_task(
     TaskSpec(
         name="hopper",
         gym_id="Hopper-v5",
+        reference=Reference(
+            random=16.51,
+            expert=4098.17,
+            how="random: 20 episodes, reset seeds 0-19 (agents/sac_truth.py prints it). expert: the SB3 SAC policy "
+            "behind Minari's mujoco/hopper/expert-v0 (Hugging Face farama-minari/Hopper-v5-SAC-expert, "
+            "self-reported 4098.17 +- 247.70), not reproduced here: SAC to convergence is ~1M steps, hours on 2 CPU "
+            "cores. wmgym's own SB3 SAC: envs/hopper/README.md",
+        ),
         camera=CameraSpec(
             mode="tracking", lookat=(0.0, 0.0, 1.0), distance=3.0, azimuth=90.0, elevation=-10.0, track_body="torso"
         ),
