@@ -120,7 +120,7 @@ def write_md(path: Path, result: dict) -> None:
     lines = [
         "# Calibration of the zoo models against MuJoCo",
         "",
-        f"Command: `{result['command']}`  ",
+        f"Command (the latest run; each model's own under its heading): `{result['command']}`  ",
         f"Machine: {result['machine']}; {result['date']}. Full reports: {result['work']}/<model>/report.md.",
         "",
         "| model | trust horizon (steps) | limited by | uncertainty-error Spearman (pooled / within h) | "
@@ -141,6 +141,7 @@ def write_md(path: Path, result: dict) -> None:
             "",
             f"## {name}",
             "",
+            *([f"Measured by `{r['command']}` ({r['date']})", ""] if r.get("command") else []),
             "Trust horizon per criterion (in brackets: how long the last frame repeated, and the static "
             "background, stay inside the same tolerance): "
             + ", ".join(
@@ -205,7 +206,7 @@ def main() -> None:
     for name in zoo_models() if args.models is None else args.models:
         task = read_config(ZOO / name)["task"]["name"]
         card = calibrate(name, args.work / name, with_policies(args, task))
-        result["models"][name] = summarize(card)
+        result["models"][name] = summarize(card) | {"command": result["command"], "date": result["date"]}
         if args.ship:
             shutil.copy(args.work / name / "card.json", ZOO / name / "calibration.json")
         json_path.write_text(json.dumps(result, indent=2) + "\n")

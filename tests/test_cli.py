@@ -201,6 +201,8 @@ def test_zoo_says_the_trust_horizon_is_out_of_the_calibrated_steps(capsys):
     out = capsys.readouterr().out
     assert f"trusted for {th['steps']} of {th['of']} calibrated steps (episodes last 1000)" in out
     assert "trust_horizon=" not in out
+    per = ", ".join(f"{name} {c['horizon']}" for name, c in th["criteria"].items())
+    assert (f"({per})" in out) == (len({c["horizon"] for c in th["criteria"].values()}) > 1)
 
 
 def test_video_help_shows_the_shared_frame_rate(capsys, monkeypatch):

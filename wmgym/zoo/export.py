@@ -71,12 +71,22 @@ def calibration_summary(cal: dict, episode_length: int | None = None) -> dict:
     th = cal["trust_horizon"]
     ret = cal.get("returns") or {}
     out = {
-        "trust_horizon": describe_trust(th["steps"], th["of"], episode_length, th["limited_by"]),
+        "trust_horizon": describe_trust(th["steps"], th["of"], episode_length, th["limited_by"])
+        + _per_criterion(th.get("criteria") or {}),
         "uncertainty_spearman": round(cal["uncertainty"]["spearman_pooled"], 2),
     }
     if ret.get("spearman") is not None:
         out["return_spearman"] = f"{ret['spearman']:.2f} over {ret['policies']} policies"
     return out
+
+
+def _per_criterion(criteria: dict) -> str:
+    """Each tolerance's own horizon, when they differ: a model whose state holds for 50 steps and
+    whose frames fail at once is still useful on state observations."""
+    horizons = {name: c["horizon"] for name, c in criteria.items()}
+    if len(set(horizons.values())) < 2:
+        return ""
+    return " (" + ", ".join(f"{name} {h}" for name, h in horizons.items()) + ")"
 
 
 def describe_trust(steps: int, of: int, episode_length: int | None = None, limited_by: str | None = None) -> str:
