@@ -266,6 +266,7 @@ def _ablation(args) -> None:
             "settings": change,
             "trust_horizon_robot": summary["calibration"]["after"]["trust_horizon"],
             "trust_horizon_robot_before": summary["calibration"]["before"]["trust_horizon"],
+            "fingertip_err_h1_robot": robot_card["by_horizon"]["1"]["tolerance_median"]["fingertip - target"],
             "fingertip_err_h15_robot": robot_card["by_horizon"]["15"]["tolerance_median"]["fingertip - target"],
             "trust_horizon_nominal": nominal["trust_horizon"]["steps"],
             "fingertip_err_h15_nominal": nominal["by_horizon"]["15"]["tolerance_median"]["fingertip - target"],
@@ -288,14 +289,14 @@ def _ablation_markdown(out: dict) -> str:
         "",
         f"Command: `{out['command']}` ({out['date']})",
         "",
-        "| option | trust horizon on the robot (before -> after) | fingertip error h=15, robot (m) "
+        "| option | trust horizon on the robot (before -> after) | fingertip error h=1 / h=15, robot (m) "
         "| trust horizon, nominal MuJoCo | fingertip error h=15, nominal (m) |",
         "|---|---:|---:|---:|---:|",
     ]
     for name, r in out["options"].items():
         lines.append(
             f"| {name} | {r['trust_horizon_robot_before']} -> {r['trust_horizon_robot']} | "
-            f"{_f(r['fingertip_err_h15_robot'], 4)} | {r['trust_horizon_nominal']} | {_f(r['fingertip_err_h15_nominal'], 4)} |"
+            f"{_f(r.get('fingertip_err_h1_robot'), 4)} / {_f(r['fingertip_err_h15_robot'], 4)} | {r['trust_horizon_nominal']} | {_f(r['fingertip_err_h15_nominal'], 4)} |"
         )
     return "\n".join(lines) + "\n"
 
