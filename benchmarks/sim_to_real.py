@@ -262,10 +262,14 @@ def _ablation(args) -> None:
         summary = adapt(task, data, folder, replace(AdaptConfig(minutes=args.adapt_minutes), **change))
         nominal = calibrate(folder / "run", folder / "calibration-nominal", nominal_cfg)
         robot_card = json.loads(Path(summary["calibration"]["after"]["card"]).read_text())
+        before_card = json.loads(Path(summary["calibration"]["before"]["card"]).read_text())
         rows[name] = {
             "settings": change,
             "trust_horizon_robot": summary["calibration"]["after"]["trust_horizon"],
             "trust_horizon_robot_before": summary["calibration"]["before"]["trust_horizon"],
+            "fingertip_err_before_robot": [
+                before_card["by_horizon"][h]["tolerance_median"]["fingertip - target"] for h in ("1", "15")
+            ],
             "fingertip_err_h1_robot": robot_card["by_horizon"]["1"]["tolerance_median"]["fingertip - target"],
             "fingertip_err_h15_robot": robot_card["by_horizon"]["15"]["tolerance_median"]["fingertip - target"],
             "trust_horizon_nominal": nominal["trust_horizon"]["steps"],
@@ -282,12 +286,24 @@ def _ablation(args) -> None:
     _write(out, args.work if args.debug else args.results, "sim_to_real_ablation")
 
 
+def _before(out: dict) -> str:
+    """The zoo model's own errors against the robot (the same for every option)."""
+    before = next(
+        (r["fingertip_err_before_robot"] for r in out["options"].values() if "fingertip_err_before_robot" in r), None
+    )
+    if before is None:
+        return ""
+    return f"Before adaptation, against the robot: {_f(before[0], 4)} / {_f(before[1], 4)} m at h=1 / h=15."
+
+
 def _ablation_markdown(out: dict) -> str:
     lines = [
         f"# Adaptation options: reacher's zoo model on `{out['robot']}`, {out['episodes']} episodes, "
         f"{out['minutes']:g} minutes each",
         "",
         f"Command: `{out['command']}` ({out['date']})",
+        "",
+        f"Fingertip errors: medians of the fingertip - target entry. {_before(out)}",
         "",
         "| option | trust horizon on the robot (before -> after) | fingertip error h=1 / h=15, robot (m) "
         "| trust horizon, nominal MuJoCo | fingertip error h=15, nominal (m) |",
