@@ -39,6 +39,8 @@ ROBOTS = {
 PPO_STEPS = {"reacher": 1_000_000, "pusher": 300_000}
 """PPO budgets: reacher's reaches 0.94 normalized in its dream (benchmarks/results/demo_reacher.md)."""
 RESULTS = Path(__file__).parent / "results"
+REFERENCE = "runs/policies/sac-{task}.zip"
+"""The SB3 SAC of each task's expert reference (agents/sac_truth.py, envs/<task>/README.md), if trained here."""
 
 
 def main() -> None:
@@ -77,8 +79,12 @@ def _args():
 
 
 def _config(task: str, args) -> GapConfig:
+    reference = REFERENCE.format(task=task)
     cfg = GapConfig(
         perturbations=ROBOTS[task],
+        # the expert of the normalized score (TaskSpec.reference), trained in nominal MuJoCo: its drop on
+        # each robot is reported beside the drop of the PPO trained in nominal MuJoCo
+        policies=(f"reference={reference}",) if Path(reference).is_file() and not args.debug else (),
         episodes=args.eval_episodes,
         train=True,
         ppo_steps=args.ppo_steps or PPO_STEPS[task],
@@ -137,6 +143,7 @@ def _per_robot(report: dict) -> dict:
             "R_oracle": oracle,
             "nominal_policy_drop": _drop(returns["mujoco"], world, scale),
             "dream_policy_drop": _drop(returns["dream"], world, scale),
+            "reference_policy_drop": _drop(returns["reference"], world, scale) if "reference" in returns else None,
             "trust_horizon_before": calibration.get("before", {}).get("trust_horizon"),
             "trust_horizon_after": calibration.get("after", {}).get("trust_horizon"),
             "ranking_before": _rank(ranking[("dream", world)]),
@@ -172,6 +179,9 @@ def _summary(out: dict, tasks: list[str]) -> dict:
             "median_gap_closed": float(np.median(closed)) if closed else None,
             "robots": len(out[task]),
             "robots_dropping_nominal_policy_by_0.2": sum(r["nominal_policy_drop"] >= 0.2 for r in rows),
+            "robots_dropping_reference_policy_by_0.2": sum((r.get("reference_policy_drop") or 0) >= 0.2 for r in rows)
+            if any(r.get("reference_policy_drop") is not None for r in rows)
+            else None,
             "max_episodes_used": max((r["episodes_used"] or 0) for r in rows),
         }
     return summary
@@ -205,7 +215,8 @@ def _markdown(out: dict) -> str:
         "R_before: PPO trained in the nominal dream; R_after: the same PPO in the dream adapted on the robot's "
         "episodes; R_oracle: the same PPO trained in the robot's MuJoCo; all three evaluated in the robot's MuJoCo. "
         "gap_closed = (R_after - R_before) / (R_oracle - R_before) [95% bootstrap CI over episodes]. "
-        "Drop: normalized return of the policy trained in nominal MuJoCo, nominal minus robot. Trust horizon: of the "
+        "Drop: normalized return of the policy trained in nominal MuJoCo (PPO, the same agent; in brackets the "
+        "task's SAC expert reference where it was trained here), nominal minus robot. Trust horizon: of the "
         "nominal and the adapted model against the robot. Ranking: Pearson r / MMRV of the policies' returns, "
         "dream vs the robot's MuJoCo, before (nominal dream) and after (adapted dream).",
         "",
@@ -219,14 +230,23 @@ def _markdown(out: dict) -> str:
             rb, ra = r["ranking_before"], r["ranking_after"]
             lines.append(
                 f"| {task} | {p} | {r['episodes_used']} | {_f(r['R_before'])} | {_f(r['R_after'])} | {_f(r['R_oracle'])} "
-                f"| {_f(r['gap_closed'])} [{_f(lo)}, {_f(hi)}] | {_f(r['nominal_policy_drop'])} "
+                f"| {_f(r['gap_closed'])} [{_f(lo)}, {_f(hi)}] | {_f(r['nominal_policy_drop'])}"
+                + (f" ({_f(r['reference_policy_drop'])})" if r.get("reference_policy_drop") is not None else "")
+                + " "
                 f"| {r['trust_horizon_before']} / {r['trust_horizon_after']} | {_f(rb['pearson'])} / {_f(ra['pearson'])} "
                 f"| {_f(rb['mmrv'], 3)} / {_f(ra['mmrv'], 3)} |"
             )
-    lines += ["", "| task | median gap_closed | robots dropping the nominal policy by >= 0.2 |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "| task | median gap_closed | robots dropping the nominal PPO by >= 0.2 | ... the SAC reference by >= 0.2 |",
+        "|---|---:|---:|---:|",
+    ]
     for task, s in out["summary"].items():
+        ref = s.get("robots_dropping_reference_policy_by_0.2")
+        ref = "n/a" if ref is None else f"{ref} of {s['robots']}"
         lines.append(
-            f"| {task} | {_f(s['median_gap_closed'])} | {s['robots_dropping_nominal_policy_by_0.2']} of {s['robots']} |"
+            f"| {task} | {_f(s['median_gap_closed'])} | {s['robots_dropping_nominal_policy_by_0.2']} of {s['robots']} "
+            f"| {ref} |"
         )
     return "\n".join(lines) + "\n"
 
