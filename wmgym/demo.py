@@ -36,11 +36,12 @@ from wmgym.zoo.export import CALIBRATION, describe_trust
 EVAL_SEED = 1000
 """Evaluation episode i is reset with seed ``seed + EVAL_SEED + i``: away from the seeds of the video
 and of the world model's data collection."""
-PPO_STEPS_PER_S = 5000
-"""PPO in 64 dream envs on one thread of a 2-core machine with another process busy on the other core
-(measured 2026-11-30: 6,700-7,000 steps/s; rounded down), for the time estimate printed at the start."""
-OTHER_SECONDS = 40
-"""The rest of the demo on that machine: loading, the video, the scoring (measured 2026-11-30)."""
+PPO_STEPS_PER_S = 12_000
+"""PPO in 64 dream envs on one thread of a 2-core machine (measured 2026-12-01 after the ensemble step
+was tuned: 17,300 steps/s idle, 14-18k with CI's other work; 6,700-7,000 before), rounded down for a
+busy core, for the time estimate printed at the start."""
+OTHER_SECONDS = 15
+"""The rest of the demo on that machine: loading, the video, the scoring (measured 2026-12-01: ~6-10 s)."""
 
 
 def run_demo(
