@@ -277,16 +277,19 @@ def _ablation(args) -> None:
     ]
     nominal_cfg = CalibrationConfig(episodes=16, state_episodes=64, policy_episodes=0, videos=False)
     rows = {}
+    before = None  # the zoo model against the robot: the same for every option, so calibrated once
     for name, change in OPTIONS.items():
         folder = work / name.split(" (")[0].replace(" ", "-").replace("%", "")
-        summary = adapt(task, data, folder, replace(AdaptConfig(minutes=args.adapt_minutes), **change))
+        config = replace(AdaptConfig(minutes=args.adapt_minutes), before=before is None, **change)
+        summary = adapt(task, data, folder, config)
+        before = before or summary["calibration"]["before"]
         nominal = calibrate(folder / "run", folder / "calibration-nominal", nominal_cfg)
         robot_card = json.loads(Path(summary["calibration"]["after"]["card"]).read_text())
-        before_card = json.loads(Path(summary["calibration"]["before"]["card"]).read_text())
+        before_card = json.loads(Path(before["card"]).read_text())
         rows[name] = {
             "settings": change,
             "trust_horizon_robot": summary["calibration"]["after"]["trust_horizon"],
-            "trust_horizon_robot_before": summary["calibration"]["before"]["trust_horizon"],
+            "trust_horizon_robot_before": before["trust_horizon"],
             "fingertip_err_before_robot": [
                 before_card["by_horizon"][h]["tolerance_median"]["fingertip - target"] for h in ("1", "15")
             ],
