@@ -11,8 +11,8 @@ Run:    python benchmarks/sim_to_real.py --jobs 2          (both tasks at once, 
 Debug:  python benchmarks/sim_to_real.py --debug --work /tmp/s2r   (minutes; its numbers mean nothing)
 Writes benchmarks/results/sim_to_real.{json,md} (with --debug: into --work instead); the work folder
 (default runs/sim_to_real) keeps every policy, dataset and adapted model, and a rerun reuses them.
-``--ablation`` instead compares the adaptation options on reacher's first robot
-(benchmarks/results/sim_to_real_ablation.{json,md}).
+``--ablation`` instead compares the adaptation options on reacher ``strong-motors``, the robot the
+defaults failed on (benchmarks/results/sim_to_real_ablation.{json,md}).
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ from wmgym.gap.matrix import Scale
 from wmgym.metrics import bootstrap_ci
 
 ROBOTS = {
-    "reacher": ("strong-motors", "light-rotors", "stiff-joints"),
-    "pusher": ("tilted-base", "weak-arm", "stiff-joints"),
+    "reacher": ("tilted-base", "stiff-joints", "heavy-rotors", "worn-motors"),
+    "pusher": ("tilted-base", "offset-drivers", "dry-joints"),
 }
-"""Each task's robots: the variants that cost a policy trained in nominal MuJoCo most (docs/sim_to_real.md)."""
+"""Each task's robots: variants that lower the normalized return of the PPO trained in nominal MuJoCo by
+about 0.2 or more, screened on reset seeds 0-29 with the policies of an earlier run, one per kind of
+change where kinds do (reacher: a bias, damping, inertia, weakened motors; pusher: two biases and
+friction: its damped, weakened or strengthened arms drop it < 0.2 or leave an oracle no better off).
+reacher's tilted-base dropped it 0.23 there and 0.199 on the benchmark's seeds, so worn-motors joined it
+(docs/sim_to_real.md)."""
 PPO_STEPS = {"reacher": 1_000_000, "pusher": 300_000}
 """PPO budgets: reacher's reaches 0.94 normalized in its dream (benchmarks/results/demo_reacher.md)."""
 RESULTS = Path(__file__).parent / "results"
@@ -258,15 +263,18 @@ OPTIONS = {
     "replay 50% nominal data": {"real_share": 0.5},
 }
 """The adaptation options `--ablation` compares (changes to `AdaptConfig()`)."""
+ABLATION_ROBOT = "strong-motors"
+"""The robot `--ablation` adapts reacher's model to: 8x the motor gain, where the defaults made the model
+worse at one step (gap_closed -0.96 in the benchmark's earlier robot set)."""
 
 
 def _ablation(args) -> None:
-    """Adapt reacher's zoo model to its first robot with each option on the same episodes; compare the
+    """Adapt reacher's zoo model to `ABLATION_ROBOT` with each option on the same episodes; compare the
     trust horizon and fingertip error against the robot, and against nominal MuJoCo (forgetting)."""
     from wmgym.calibrate import CalibrationConfig, calibrate
     from wmgym.data import collect
 
-    task, robot = "reacher", ROBOTS["reacher"][0]
+    task, robot = "reacher", ABLATION_ROBOT
     work = args.work / "ablation"
     half = args.episodes_used // 2
     data = [

@@ -34,6 +34,9 @@ class Recipe:
     steps: int = 300_000
     model: str | None = None
     """Zoo name or checkpoint folder, for ``world="dream"``."""
+    model_digest: str | None = None
+    """sha256 of the model's weights (`model_digest`), for ``world="dream"``: a policy trained in an
+    earlier model at the same path (a robot re-adapted, a model retrained) is not reused."""
     perturbation: dict | None = None
     """`Perturbation.to_dict` of the robot, for ``world="mujoco"``; None: nominal MuJoCo."""
     seed: int = 0
@@ -68,6 +71,15 @@ def train_policy(recipe: Recipe, out: Path, progress: bool = True, device: str =
     sidecar.write_text(json.dumps(_jsonable(recipe), indent=2) + "\n")
     venv.close()
     return out
+
+
+def model_digest(model: str | Path) -> str:
+    """sha256 of a zoo model's or checkpoint's weights file (``model.safetensors``)."""
+    import hashlib
+
+    from wmgym.zoo import resolve
+
+    return hashlib.sha256((resolve(model) / "model.safetensors").read_bytes()).hexdigest()
 
 
 def _jsonable(recipe: Recipe) -> dict:

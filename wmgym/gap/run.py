@@ -20,7 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from wmgym import checkpoint
-from wmgym.gap.agents import ALGOS, Recipe, train_policy
+from wmgym.gap.agents import ALGOS, Recipe, model_digest, train_policy
 from wmgym.gap.folder import check_out, write_json
 from wmgym.gap.matrix import Scale, World, cell, ranking, returns
 from wmgym.tasks import TaskSpec, get_task
@@ -230,14 +230,18 @@ def _train_missing(model, task, robots, policies, adapted, cfg: GapConfig, out: 
             policies[name] = str(train_policy(recipe, path, progress, cfg.device))
 
     n = cfg.ppo_envs
-    need("dream", Recipe("dream", task, "ppo", cfg.ppo_steps, model=model, envs=n))
+
+    def dream(m: str) -> Recipe:
+        return Recipe("dream", task, "ppo", cfg.ppo_steps, model=m, model_digest=model_digest(m), envs=n)
+
+    need("dream", dream(model))
     need("mujoco", Recipe("mujoco", task, cfg.oracle_algo, steps, envs=n))
     reports = {}
     for p, robot in robots.items():
         if p not in adapted and cfg.adapt_episodes:
             adapted[p], reports[p] = _adapt_to(model, task, p, robot, policies["dream"], cfg, out, progress)
         if p in adapted:
-            need(f"adapted:{p}", Recipe("dream", task, "ppo", cfg.ppo_steps, model=adapted[p], envs=n))
+            need(f"adapted:{p}", dream(adapted[p]))
         need(f"oracle:{p}", Recipe("mujoco", task, cfg.oracle_algo, steps, perturbation=robot.to_dict(), envs=n))
     return reports
 
