@@ -318,6 +318,7 @@ def main() -> None:
     p.add_argument("--proprio-only", action="store_true", help="the proprioception-only variant (ensemble presets)")
     p.add_argument("--precision", default="fp32", help="training autocast: fp32, bf16 or auto")
     p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay (0: Adam)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
@@ -340,6 +341,7 @@ def main() -> None:
             batch_size=args.batch_size,
             seq_len=args.seq_len,
             lr=args.lr,
+            weight_decay=args.weight_decay,
             precision=args.precision,
         )
         train([str(d) for d in data], run, cfg)  # resumes from run/checkpoint if there is one
@@ -359,6 +361,8 @@ def main() -> None:
             "steps": steps,
             "minutes": minutes,
             "batch": f"{args.batch_size}x{args.seq_len}",
+            "lr": args.lr,
+            "weight_decay": args.weight_decay,
             "frames_per_s": steps * args.batch_size * args.seq_len / (60 * minutes),
         },
         "eval": evaluate(args.task, model, eval_eps, smooth=smooth),

@@ -53,6 +53,7 @@ def test_every_field_has_a_one_line_docstring_and_the_config_is_frozen():
         ({"heldout_fraction": -0.1}, "heldout_fraction must be"),
         ({"seed": -1}, "seed must be"),
         ({"device": ""}, "device must be"),
+        ({"weight_decay": -0.1}, "weight_decay must be a number >= 0"),
     ],
 )
 def test_bad_values_are_refused_when_the_config_is_made(changes, message):
@@ -80,3 +81,14 @@ def test_resume_changes_allows_what_may_change_and_names_what_may_not():
         TrainConfig(preset="ensemble-debug", steps=10, proprio_only=True).resume_changes(ensemble, "RUN")
     del saved["grad_clip"]  # a field an older version did not save is not compared
     assert TrainConfig(steps=10, lr=1e-3, grad_clip=5.0).resume_changes(saved, "RUN") == {}
+
+
+def test_weight_decay_makes_the_optimizer_adamw_and_zero_keeps_adam():
+    import torch
+
+    from wmgym.train.start import _adam
+
+    net = torch.nn.Linear(3, 2)
+    plain, decayed = _adam(net, TrainConfig()), _adam(net, TrainConfig(weight_decay=0.1))
+    assert type(plain) is torch.optim.Adam and type(decayed) is torch.optim.AdamW
+    assert decayed.param_groups[0]["weight_decay"] == 0.1

@@ -23,6 +23,7 @@ FIXED_ON_RESUME = (
     "heldout_fraction",
     "init_from",
     "train_only",
+    "weight_decay",
 )
 """Fields a resumed run must keep: they fix the model, the batches or the held-out split; the saved
 state (weights, sampler and RNG) was made with them. Every other field may change on resume and is
@@ -45,6 +46,9 @@ class TrainConfig:
     """Adam learning rate; 6e-4 beat 3e-4 in 6-minute pilots on reacher. May change on resume."""
     grad_clip: float = 100.0
     """Clip the gradient's global norm to this. May change on resume."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay (AdamW; 0: plain Adam), a regularizer for small datasets; fixed once a
+    run has started."""
     steps: int | None = None
     """Stop after this many gradient steps in total, counting those before a resume."""
     minutes: float | None = None
@@ -97,6 +101,8 @@ class TrainConfig:
             _check_int("steps", self.steps, 1)
         for name in ("lr", "grad_clip") + (("minutes",) if self.minutes is not None else ()):
             _check_positive(name, getattr(self, name))
+        if not (_is_number(self.weight_decay) and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         if not (_is_number(self.heldout_fraction) and 0 <= self.heldout_fraction < 1):
             raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction!r}")
         if not isinstance(self.device, str) or not self.device:

@@ -122,6 +122,8 @@ def _proprio_indices(spec) -> tuple[int, ...]:
 
 def _adam(model: WorldModel, config: TrainConfig) -> torch.optim.Optimizer:
     trainable = [p for p in model.parameters() if p.requires_grad]  # all, unless train_only says otherwise
+    if config.weight_decay > 0:
+        return torch.optim.AdamW(trainable, lr=config.lr, eps=1e-6, weight_decay=config.weight_decay)
     return torch.optim.Adam(trainable, lr=config.lr, eps=1e-6)
 
 
