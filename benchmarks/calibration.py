@@ -110,7 +110,10 @@ def summarize(card: dict) -> dict:
         "returns": {
             k: ret.get(k) for k in ("policies", "spearman", "spearman_ci95", "pearson", "pearson_ci95", "return_mae")
         },
-        "returns_by_policy": [{k: r[k] for k in ("policy", "truth", "dream")} for r in ret.get("by_policy", [])],
+        "returns_by_policy": [
+            {k: r[k] for k in ("policy", "truth", "dream", "truth_length", "dream_length") if k in r}
+            for r in ret.get("by_policy", [])
+        ],
         "seconds": card["seconds"],
     }
 
@@ -169,8 +172,18 @@ def write_md(path: Path, result: dict) -> None:
                 "",
                 f"Termination: precision {f(t['precision'])}, recall {f(t['recall'])} ({t['true_terminations']} true).",
             ]
-        lines += ["", "| policy | MuJoCo return | dream return |", "|---|---:|---:|"]
-        lines += [f"| {p['policy']} | {p['truth']:.2f} | {p['dream']:.2f} |" for p in r["returns_by_policy"]]
+        by = r["returns_by_policy"]
+        if r["termination"] and all("dream_length" in p for p in by):  # where the dream ends episodes early
+            lines += ["", "| policy | MuJoCo return | dream return | MuJoCo steps | dream steps |"]
+            lines += ["|---|---:|---:|---:|---:|"]
+            lines += [
+                f"| {p['policy']} | {p['truth']:.2f} | {p['dream']:.2f} | {p['truth_length']:.0f} | "
+                f"{p['dream_length']:.0f} |"
+                for p in by
+            ]
+        else:
+            lines += ["", "| policy | MuJoCo return | dream return |", "|---|---:|---:|"]
+            lines += [f"| {p['policy']} | {p['truth']:.2f} | {p['dream']:.2f} |" for p in by]
     if result.get("improve"):
         imp = result["improve"]
         lines += ["", f"## Active calibration: {imp['model']}", "", f"Command part: {imp['settings']}", ""]

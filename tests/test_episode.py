@@ -60,3 +60,15 @@ def test_an_sb3_file_is_identified_by_its_bytes(tmp_path):
     assert policy_identity(str(a)) != policy_identity(str(b))
     assert policy_identity(str(a)).startswith("sb3:sac.zip#sha256=")
     assert policy_identity("ou-noise") == "ou-noise"
+
+
+def test_zero_with_noise_is_small_seeded_torques_around_the_middle():
+    env = gym.make("Hopper-v5")
+    assert not make_policy("zero", env)(None).any()
+    noisy = make_policy("zero@0.05", env)
+    noisy.reset(np.random.default_rng(0))
+    actions = np.array([noisy(None) for _ in range(2000)])
+    assert abs(actions.std() - 0.05) < 0.005 and abs(actions.mean()) < 0.005  # Hopper's range is [-1, 1]
+    again = make_policy("zero", env, noise=0.05)  # the argument, as collection passes it
+    again.reset(np.random.default_rng(0))
+    assert np.array_equal(actions[:5], [again(None) for _ in range(5)])

@@ -7,7 +7,8 @@ returns an action; ``policy.reset(rng)`` starts an episode with its own random g
 episode's actions depend only on its seed, never on the process it ran in.
 
 Policy names on the command line: ``random``, ``zero``, ``ou-noise``, or the path of an SB3 ``.zip``
-(optionally ``algo:path.zip``, and ``@NOISE`` for Gaussian action noise, e.g. ``sac.zip@0.3``).
+(optionally ``algo:path.zip``, and ``@NOISE`` for Gaussian action noise, e.g. ``sac.zip@0.3``; also
+``zero@0.05``: a robot at rest under small random torques).
 Loading an SB3 ``.zip`` runs code: SB3 unpickles parts of it. Load only files you trust.
 """
 
@@ -41,12 +42,22 @@ class RandomPolicy:
 
 
 class ZeroPolicy(RandomPolicy):
-    """The action in the middle of the box (zero torque for symmetric ranges): the do-nothing baseline."""
+    """The action in the middle of the box (zero torque for symmetric ranges): the do-nothing baseline.
+    With ``noise`` (``zero@0.05``): Gaussian actions around it, std ``noise`` half action ranges, clipped
+    to the box: a robot at rest under small disturbances."""
 
     name = "zero"
 
+    def __init__(self, action_space: gym.spaces.Box, noise: float = 0.0):
+        super().__init__(action_space)
+        self.noise = noise
+
     def __call__(self, obs) -> np.ndarray:
-        return ((self.low + self.high) / 2).astype(np.float32)
+        centre = (self.low + self.high) / 2
+        if self.noise > 0:
+            centre = centre + self.noise * (self.high - self.low) / 2 * self.rng.standard_normal(centre.shape)
+            centre = np.clip(centre, self.low, self.high)
+        return centre.astype(np.float32)
 
 
 class OUNoisePolicy(RandomPolicy):
@@ -164,7 +175,8 @@ def as_policy(policy) -> object:
 
 def make_policy(policy: str, env, noise: float | None = None):
     """Build a policy from its name: ``random``, ``zero``, ``ou-noise``, or an SB3 ``.zip`` path
-    (``algo:`` prefix and ``@NOISE`` suffix allowed). ``noise`` overrides the suffix.
+    (``algo:`` prefix and ``@NOISE`` suffix allowed, the suffix also on ``zero``). ``noise`` overrides
+    the suffix.
 
     ``env`` gives the action space, and the observation spaces an SB3 policy is matched against.
     """
@@ -173,7 +185,7 @@ def make_policy(policy: str, env, noise: float | None = None):
     if name == "random":
         return RandomPolicy(env.action_space)
     if name == "zero":
-        return ZeroPolicy(env.action_space)
+        return ZeroPolicy(env.action_space, noise)
     if name in ("ou-noise", "ou"):
         return OUNoisePolicy(env.action_space)
     if name.endswith(".zip"):

@@ -60,6 +60,8 @@ def test_card_holds_every_measurement(card):
     assert th["steps"] == min(cr["horizon"] for cr in th["criteria"].values())
     assert c["episodes"] == {"rendered": 4, "state_sweep": 4, "sources": ["ou-noise", "random"]}
     assert len(c["returns"]["by_policy"]) == 3 and "spearman" in c["returns"]
+    for r in c["returns"]["by_policy"]:  # reacher never ends early: every episode runs the counted steps
+        assert r["truth_length"] == r["dream_length"] == c["returns"]["steps"]
     assert {"spearman_pooled", "spearman_within_horizon", "coverage_90"} <= set(c["uncertainty"])
 
 
@@ -219,3 +221,19 @@ def test_worst_and_typical_videos_are_different_rollouts_or_said_to_be_one(dream
         assert (tmp_path / "rollout_typical.mp4").is_file()
         worst, typical = (re.search(rf"{n} rollout \(rollout (\d+)\)", report).group(1) for n in ("worst", "typical"))
         assert worst != typical
+
+
+def test_report_shows_episode_lengths_where_a_dream_ends_episodes_early(card):
+    import copy
+    from collections import defaultdict
+
+    from wmgym.calibrate.report import _markdown
+
+    _, c = card
+    early = copy.deepcopy(c)
+    early["returns"]["by_policy"][0]["dream_length"] = 2.0  # the dream ended this policy's episodes early
+    files = defaultdict(lambda: "file.png")
+    assert "| MuJoCo steps | dream steps |" not in _markdown(c, files, {})  # none ended early
+    lines = _markdown(early, files, {}).splitlines()
+    row = next(line for line in lines if line.startswith(f"| {early['returns']['by_policy'][0]['policy']} |"))
+    assert "| MuJoCo steps | dream steps |" in "\n".join(lines) and row.endswith(f"| {c['returns']['steps']} | 2 |")

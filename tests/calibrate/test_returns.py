@@ -43,8 +43,9 @@ class _Policy:
 @pytest.mark.parametrize("kind", [np.asarray, torch.as_tensor], ids=["numpy", "torch"])
 def test_dream_returns_count_each_env_until_it_ends_from_numpy_or_tensors(kind):
     policies = [_Policy(), _Policy()]
-    total = _dream_returns(_Dream(kind), None, policies, seed=0, steps=5)
+    total, length = _dream_returns(_Dream(kind), None, policies, seed=0, steps=5)
     np.testing.assert_array_equal(total, [2.0, 5.0])
+    np.testing.assert_array_equal(length, [2, 5])  # env 0 ended on its 2nd step
     assert isinstance(policies[1].seen[0], np.ndarray) and policies[1].seen[0].shape == (3,)  # its own row
 
 

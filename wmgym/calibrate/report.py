@@ -252,10 +252,21 @@ def _markdown(card: dict, files: dict, rollouts: dict[str, int]) -> str:
             "",
             f"{ret['steps']} steps after the context, {card['settings']['policy_episodes']} episodes per policy, same starts.",
             "",
-            "| policy | MuJoCo | dream |",
-            "|---|---:|---:|",
         ]
-        lines += [f"| {r['policy']} | {r['truth']:.2f} | {r['dream']:.2f} |" for r in ret["by_policy"]]
+        by = ret["by_policy"]
+        lengths = all("dream_length" in r for r in by) and any(
+            min(r["truth_length"], r["dream_length"]) < ret["steps"] for r in by
+        )
+        if lengths:  # episodes ended early on one side at least: where a dream ends them early (or late)
+            lines += ["| policy | MuJoCo | dream | MuJoCo steps | dream steps |", "|---|---:|---:|---:|---:|"]
+            lines += [
+                f"| {r['policy']} | {r['truth']:.2f} | {r['dream']:.2f} | {r['truth_length']:.0f} | "
+                f"{r['dream_length']:.0f} |"
+                for r in ret["by_policy"]
+            ]
+        else:
+            lines += ["| policy | MuJoCo | dream |", "|---|---:|---:|"]
+            lines += [f"| {r['policy']} | {r['truth']:.2f} | {r['dream']:.2f} |" for r in ret["by_policy"]]
         if "spearman" in ret:
             lines += [
                 "",

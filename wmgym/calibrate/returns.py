@@ -34,7 +34,8 @@ def policy_returns(
 
     Returns:
         ``policy`` (its label), ``truth`` and ``dream`` (mean returns), ``truth_episodes`` and
-        ``dream_episodes`` (per episode).
+        ``dream_episodes`` (per episode), ``truth_length`` and ``dream_length`` (mean steps after the
+        context before the episode ended or ``steps`` ran out: where a dream ends episodes early).
     """
     spec = dream.task_spec.replace(episode_length=context + steps)
     env = TruthEnv(spec, obs_mode="state", render_mode="rgb_array", perturbation=perturbation)
@@ -44,33 +45,41 @@ def policy_returns(
     finally:
         env.close()
     truth = [float(ep.rewards[context:].sum(dtype=np.float64)) for ep in eps]
-    dream_returns = _dream_returns(dream, context_bank(eps, context), clone_policy(pol, episodes), seed, steps)
+    dream_returns, dream_lengths = _dream_returns(
+        dream, context_bank(eps, context), clone_policy(pol, episodes), seed, steps
+    )
     return {
         "policy": policy_label(policy),
         "truth": float(np.mean(truth)),
         "dream": float(np.mean(dream_returns)),
+        "truth_length": float(np.mean([len(ep.rewards) - context for ep in eps])),
+        "dream_length": float(np.mean(dream_lengths)),
         "truth_episodes": truth,
         "dream_episodes": [float(x) for x in dream_returns],
     }
 
 
-def _dream_returns(dream: DreamVectorEnv, bank: ContextBank, policies: list, seed: int, steps: int) -> np.ndarray:
-    """Returns of ``policies`` (one per env, each on its own row of the observation) over ``steps``
-    steps in ``dream``, started from ``bank``. The env may return numpy arrays or CPU tensors."""
+def _dream_returns(
+    dream: DreamVectorEnv, bank: ContextBank, policies: list, seed: int, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns and lengths (steps taken) of ``policies`` (one per env, each on its own row of the
+    observation) over ``steps`` steps in ``dream``, started from ``bank``. The env may return numpy
+    arrays or CPU tensors."""
     n = dream.num_envs
     obs, _ = dream.reset(seed=seed, options={"context": bank, "context_index": np.arange(n)})
     for i, p in enumerate(policies):
         p.reset(np.random.default_rng(seed + 10_000 + i))
-    total, alive = np.zeros(n), np.ones(n, bool)
+    total, alive, length = np.zeros(n), np.ones(n, bool), np.zeros(n, int)
     for _ in range(steps):
         state = np.asarray(obs)
         actions = np.stack([p(state[i]) for i, p in enumerate(policies)])
         obs, reward, terminated, truncated, _ = dream.step(actions)
         total += np.where(alive, np.asarray(reward), 0.0)
+        length += alive
         alive &= ~(np.asarray(terminated) | np.asarray(truncated))
         if not alive.any():
             break
-    return total
+    return total, length
 
 
 def correlation(results: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:

@@ -79,7 +79,7 @@ def collect(
         workers: worker processes (each renders its own episodes). They are spawned, so a script that
             calls ``collect`` with ``workers > 1`` must do so under ``if __name__ == "__main__":``
             (a RuntimeError says so at once otherwise).
-        noise: Gaussian action noise for SB3 policies, in half action ranges (default: the policy's
+        noise: Gaussian action noise for SB3 policies and ``zero``, in half action ranges (default: the policy's
             ``@NOISE`` suffix, else 0).
         progress: show a progress bar.
         start_states: (M, n) physics states (``TruthEnv.get_physics_state()``) to start episodes
