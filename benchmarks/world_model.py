@@ -19,7 +19,7 @@ pusher: 495 episodes of 101 frames, a third each random, OU noise and SAC (the S
 hopper: ~8k frames each of random and OU episodes (it falls within tens of steps), ~12k of the SAC
 checkpoint after 10k steps with noise 0.3, the rest from the final SAC with noise 0.3.
 half_cheetah: 49 episodes of 1,001 frames: 10 random, 10 OU, 10 SAC-after-10k, the rest SAC (noise 0.3).
-Evaluation: 40 fresh episodes (other seeds) of 55 steps: 5 real frames of context, then 50 steps
+Evaluation: 40 fresh episodes (other seeds; 20 per source, --eval-episodes N) of 55 steps: 5 real frames of context, then 50 steps
 open loop on the true actions. Metrics per horizon:
 - PSNR of the full frame, and over the robot and object pixels only (a mask of every pixel that
   the truth renderer's segmentation assigns to a geom of a moving body: arm, fingertip, target);
@@ -55,6 +55,9 @@ from wmgym.truth import TruthEnv  # noqa: E402
 
 HORIZONS = (1, 5, 15, 50)
 CONTEXT = 5
+EVAL_EPISODES = 20
+"""Held-out episodes per evaluation source (--eval-episodes); other counts get their own folders and
+results files (``..._eval<N>``), so the recorded 20-episode numbers stay reproducible."""
 
 
 class Frames(int):
@@ -141,13 +144,13 @@ def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
     return paths
 
 
-def collect_eval(task: str, work: Path, sac: str | None) -> tuple[list, int]:
+def collect_eval(task: str, work: Path, sac: str | None, n: int = EVAL_EPISODES) -> tuple[list, int]:
     spec = get_task(task).replace(episode_length=CONTEXT + max(HORIZONS))
     eps, smooth = [], 0
     for name, policy, noise in PLANS[task]["eval"]:
         policy, stand_in = _policy(policy, sac)
-        out = work / f"eval-{name}"
-        collect(spec, 20, out, policy=policy, seed=1000, workers=2, noise=0.0 if stand_in else noise, progress=False)
+        out = work / (f"eval-{name}" if n == EVAL_EPISODES else f"eval-{name}-{n}")  # the first n of one stream
+        collect(spec, n, out, policy=policy, seed=1000, workers=2, noise=0.0 if stand_in else noise, progress=False)
         loaded = load_episodes(out)[1]
         if name == "ou" and not eps:  # the smooth-noise episodes come first: the max-joint-angle measure
             smooth = len(loaded)
@@ -318,6 +321,10 @@ def main() -> None:
     p.add_argument("--proprio-only", action="store_true", help="the proprioception-only variant (ensemble presets)")
     p.add_argument("--precision", default="fp32", help="training autocast: fp32, bf16 or auto")
     p.add_argument("--lr", type=float, default=6e-4)
+    p.add_argument(
+        "--model", default=None, help="evaluate this zoo model or checkpoint instead of --work's run (trains nothing)"
+    )
+    p.add_argument("--eval-episodes", type=int, default=EVAL_EPISODES, help="held-out episodes per evaluation source")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay (0: Adam)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=32)
@@ -327,10 +334,15 @@ def main() -> None:
     data = collect_data(args.task, args.work, args.sac)
     frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
     assert frames <= FRAME_BUDGET, frames
-    eval_eps, smooth = collect_eval(args.task, args.work, args.sac)
+    eval_eps, smooth = collect_eval(args.task, args.work, args.sac, args.eval_episodes)
     run = args.work / ("run-" + args.preset + ("-proprio" if args.proprio_only else ""))
     record = run / "benchmark_train.json"  # a re-run with the same --work re-evaluates without retraining
-    if not record.is_file() or args.resume_minutes:
+    if args.model is not None:  # evaluate a finished model (a zoo name or checkpoint), train nothing
+        from wmgym.zoo import resolve
+
+        model, saved = load_model(resolve(args.model))
+        minutes = saved["train"].get("minutes")
+    elif not record.is_file() or args.resume_minutes:
         start = time.perf_counter()
         minutes = args.resume_minutes if record.is_file() else args.minutes
         before = json.loads(record.read_text())["minutes"] if record.is_file() else 0.0
@@ -346,10 +358,13 @@ def main() -> None:
         )
         train([str(d) for d in data], run, cfg)  # resumes from run/checkpoint if there is one
         record.write_text(json.dumps({"minutes": before + (time.perf_counter() - start) / 60}))
-    minutes = json.loads(record.read_text())["minutes"]
-    model, saved = load_model(run / "checkpoint")
+    if args.model is None:
+        minutes = json.loads(record.read_text())["minutes"]
+        model, saved = load_model(run / "checkpoint")
     model.eval()
     steps = saved["step"]
+    how = saved["train"] if args.model is not None else vars(args)  # how the evaluated model was trained
+    bs, sl = how["batch_size"], how["seq_len"]
     result = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "machine": f"{os.cpu_count()} cores, CPU only",
@@ -360,10 +375,10 @@ def main() -> None:
         "train": {
             "steps": steps,
             "minutes": minutes,
-            "batch": f"{args.batch_size}x{args.seq_len}",
-            "lr": args.lr,
-            "weight_decay": args.weight_decay,
-            "frames_per_s": steps * args.batch_size * args.seq_len / (60 * minutes),
+            "batch": f"{bs}x{sl}",
+            "lr": how["lr"],
+            "weight_decay": how.get("weight_decay", 0.0),
+            "frames_per_s": steps * bs * sl / (60 * minutes),
         },
         "eval": evaluate(args.task, model, eval_eps, smooth=smooth),
         "imagination": imagination_cost(model, bf16=args.preset in ("debug", "small", "base")),
@@ -373,6 +388,8 @@ def main() -> None:
     stem = "world_model" if args.task == "reacher" else f"world_model_{args.task}"
     if args.preset != "small":
         stem = f"world_model_{args.task}_{args.preset}" + ("_proprio" if args.proprio_only else "")
+    if args.eval_episodes != EVAL_EPISODES:
+        stem += f"_eval{args.eval_episodes}"
     (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     write_md(args.results / f"{stem}.md", result)
     print((args.results / f"{stem}.md").read_text())
