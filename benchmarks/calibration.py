@@ -30,6 +30,7 @@ import tyro
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from wmgym.calibrate import CalibrationConfig, calibrate, improve  # noqa: E402
+from wmgym.calibrate.report import policy_table  # noqa: E402
 from wmgym.checkpoint import read_config  # noqa: E402
 from wmgym.zoo import ZOO, zoo_models  # noqa: E402
 
@@ -173,17 +174,8 @@ def write_md(path: Path, result: dict) -> None:
                 f"Termination: precision {f(t['precision'])}, recall {f(t['recall'])} ({t['true_terminations']} true).",
             ]
         by = r["returns_by_policy"]
-        if r["termination"] and all("dream_length" in p for p in by):  # where the dream ends episodes early
-            lines += ["", "| policy | MuJoCo return | dream return | MuJoCo steps | dream steps |"]
-            lines += ["|---|---:|---:|---:|---:|"]
-            lines += [
-                f"| {p['policy']} | {p['truth']:.2f} | {p['dream']:.2f} | {p['truth_length']:.0f} | "
-                f"{p['dream_length']:.0f} |"
-                for p in by
-            ]
-        else:
-            lines += ["", "| policy | MuJoCo return | dream return |", "|---|---:|---:|"]
-            lines += [f"| {p['policy']} | {p['truth']:.2f} | {p['dream']:.2f} |" for p in by]
+        ended = bool(r["termination"]) and all("dream_length" in p for p in by)  # tasks whose episodes end early
+        lines += ["", *policy_table(by, ("MuJoCo return", "dream return"), lengths=ended)]
     if result.get("improve"):
         imp = result["improve"]
         lines += ["", f"## Active calibration: {imp['model']}", "", f"Command part: {imp['settings']}", ""]

@@ -159,6 +159,17 @@ def _videos(out: Path, truth, pred, state, n: int, trusted: int) -> dict[str, tu
     return files
 
 
+def policy_table(by_policy: list[dict], columns: tuple[str, str], lengths: bool) -> list[str]:
+    """Markdown rows of the policies' MuJoCo and dream returns (``columns`` names them), with their
+    mean episode lengths when ``lengths``."""
+    head = f"| policy | {columns[0]} | {columns[1]} |" + (" MuJoCo steps | dream steps |" if lengths else "")
+    rows = [head, "|---|---:|---:|" + ("---:|---:|" if lengths else "")]
+    for r in by_policy:
+        row = f"| {r['policy']} | {r['truth']:.2f} | {r['dream']:.2f} |"
+        rows.append(row + (f" {r['truth_length']:.0f} | {r['dream_length']:.0f} |" if lengths else ""))
+    return rows
+
+
 def _fmt(x, nd=2):
     return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{nd}f}"
 
@@ -254,19 +265,11 @@ def _markdown(card: dict, files: dict, rollouts: dict[str, int]) -> str:
             "",
         ]
         by = ret["by_policy"]
-        lengths = all("dream_length" in r for r in by) and any(
+        # episodes ended early on one side at least: the lengths say where a dream ends them early (or late)
+        ended = all("dream_length" in r for r in by) and any(
             min(r["truth_length"], r["dream_length"]) < ret["steps"] for r in by
         )
-        if lengths:  # episodes ended early on one side at least: where a dream ends them early (or late)
-            lines += ["| policy | MuJoCo | dream | MuJoCo steps | dream steps |", "|---|---:|---:|---:|---:|"]
-            lines += [
-                f"| {r['policy']} | {r['truth']:.2f} | {r['dream']:.2f} | {r['truth_length']:.0f} | "
-                f"{r['dream_length']:.0f} |"
-                for r in ret["by_policy"]
-            ]
-        else:
-            lines += ["| policy | MuJoCo | dream |", "|---|---:|---:|"]
-            lines += [f"| {r['policy']} | {r['truth']:.2f} | {r['dream']:.2f} |" for r in ret["by_policy"]]
+        lines += policy_table(by, ("MuJoCo", "dream"), lengths=ended)
         if "spearman" in ret:
             lines += [
                 "",

@@ -5,7 +5,8 @@
 them. Plain data (no MuJoCo): the registration of the ids reads this module. docs/sim_to_real.md says
 what each variant models and why; the effect each had on a policy trained in nominal MuJoCo is in
 its description (30 episodes from reset seeds 0-29: SB3 SAC on reacher; "nominal PPO" is the PPO that
-benchmarks/sim_to_real.py trains in nominal MuJoCo, normalized as that benchmark does).
+benchmarks/sim_to_real.py trains in nominal MuJoCo, normalized as that benchmark does:
+`benchmarks/sim_to_real.py --screen`, benchmarks/results/sim_to_real_screen.md).
 
 Reacher's policies absorb most physics changes: its motors (gear 200) are far stronger than its
 links need, and its rotor inertia (armature 1) dwarfs the links' own, so a 10x heavier forearm
@@ -150,7 +151,7 @@ for _spec in (
     _physics(
         "stiff-joints",
         "Gearboxes with 100x the model's viscous damping (cold grease, worn bearings): the arm crawls "
-        "under the torques that moved it in simulation. Nominal PPO's normalized return drops 0.23 "
+        "under the torques that moved it in simulation. Nominal PPO's normalized return drops 0.24 "
         "(SAC's, at 50x: 1.00 -> 0.74).",
         PhysicsChange("joint_damping", _REACHER_JOINTS, scale=100.0),
     ),
@@ -158,7 +159,7 @@ for _spec in (
         "worn-motors",
         "Aged motors: worn brushes and weakened magnets leave 30% of the modelled torque per unit of "
         "command on both joints, and the shoulder driver's zero has drifted to 10% of full scale. "
-        "Nominal PPO's normalized return drops 0.23.",
+        "Nominal PPO's normalized return drops 0.26.",
         PhysicsChange("actuator_gain", _REACHER_JOINTS, scale=0.3),
         PhysicsChange("actuator_bias", ("joint0",), offset=0.1),
     ),
@@ -166,7 +167,7 @@ for _spec in (
         "heavy-rotors",
         "Motors behind a higher gear ratio than modelled: 30x the rotor inertia reflected through each "
         "joint (armature), so the arm answers the same torque sluggishly and overshoots when it stops. "
-        "Nominal PPO's normalized return drops 0.22.",
+        "Nominal PPO's normalized return drops 0.23.",
         PhysicsChange("joint_armature", _REACHER_JOINTS, scale=30.0),
     ),
     _physics(
@@ -216,22 +217,21 @@ for _spec in (
     _physics(
         "tilted-base",
         "The base tilted, so gravity turns the shoulder pan with three quarters of its motor's range "
-        "(-1.5 of +-2). PPO trained in nominal MuJoCo: return -35.4 -> -65.8, normalized drop 0.26 "
-        "(random -149, zero action -54).",
+        "(-1.5 of +-2). Nominal PPO's normalized return drops 0.26.",
         PhysicsChange("actuator_bias", ("r_shoulder_pan_joint",), offset=-1.5),
     ),
     _physics(
         "offset-drivers",
         "The shoulder-lift and elbow motor drivers with zero-current offsets of half their range (-1 and "
         "+1 of +-2; drivers swapped and never calibrated): the arm drifts when commanded still. Nominal "
-        "PPO's return -35.4 -> -68.8 (normalized drop 0.29).",
+        "PPO's normalized return drops 0.28.",
         PhysicsChange("actuator_bias", ("r_shoulder_lift_joint",), offset=-1.0),
         PhysicsChange("actuator_bias", ("r_elbow_flex_joint",), offset=1.0),
     ),
     _physics(
         "dry-joints",
         "Dry (Coulomb) friction of 0.5 N m on every arm joint (tight seals, dry bearings): small torques "
-        "no longer move the arm. Nominal PPO's return -35.4 -> -60.6 (normalized drop 0.22).",
+        "no longer move the arm. Nominal PPO's normalized return drops 0.22.",
         PhysicsChange("joint_friction", _PUSHER_ARM, offset=0.5),
     ),
     _physics(
