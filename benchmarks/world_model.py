@@ -310,6 +310,44 @@ def write_md(path: Path, result: dict) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+RENDERER = ("renderer",)
+NOT_RENDERER = ("dynamics", "reward_head", "cont_head")
+"""A full-state ensemble's parts besides its renderer (the two share no weights: `wmgym.train.parts`)."""
+
+
+def train_run(data: list[str], run: Path, cfg: TrainConfig, split: bool) -> None:
+    """Train ``run``; with ``split``, its renderer in a second process (run folder ``<run>-renderer``)
+    while this one trains the rest, both single-threaded for the same minutes, then join them."""
+    if not split:
+        train(data, run, cfg)
+        return
+    import multiprocessing as mp
+    from dataclasses import replace
+
+    from wmgym.train.parts import take_parts
+
+    renderer_run = run.with_name(run.name + "-renderer")
+    child = mp.get_context("spawn").Process(
+        target=_train_quietly, args=(data, renderer_run, replace(cfg, train_only=RENDERER)), name="train-renderer"
+    )
+    child.start()
+    try:
+        torch.set_num_threads(1)
+        train(data, run, replace(cfg, train_only=NOT_RENDERER))
+    finally:
+        child.join()
+    if child.exitcode:
+        raise SystemExit(
+            f"training the renderer in {renderer_run} failed (exit code {child.exitcode}); rerun to resume"
+        )
+    print("joined:", take_parts(run, renderer_run, RENDERER))
+
+
+def _train_quietly(data: list[str], run: Path, cfg: TrainConfig) -> None:
+    torch.set_num_threads(1)
+    train(data, run, cfg, progress=False)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="reacher", choices=sorted(PLANS))
@@ -326,6 +364,14 @@ def main() -> None:
     )
     p.add_argument("--eval-episodes", type=int, default=EVAL_EPISODES, help="held-out episodes per evaluation source")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay (0: Adam)")
+    p.add_argument(
+        "--lr-decay", type=float, default=0.0, help="share of the budget at its end over which the lr falls to 0"
+    )
+    p.add_argument(
+        "--split",
+        action="store_true",
+        help="train the renderer in a second process beside the dynamics and heads, one thread each, then join them",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
@@ -335,7 +381,11 @@ def main() -> None:
     frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
     assert frames <= FRAME_BUDGET, frames
     eval_eps, smooth = collect_eval(args.task, args.work, args.sac, args.eval_episodes)
-    run = args.work / ("run-" + args.preset + ("-proprio" if args.proprio_only else ""))
+    if args.split and (args.proprio_only or not args.preset.startswith("ensemble-")):
+        p.error("--split trains an ensemble's renderer apart from its dynamics: a full-state ensemble preset only")
+    run = args.work / (
+        "run-" + args.preset + ("-proprio" if args.proprio_only else "") + ("-split" if args.split else "")
+    )
     record = run / "benchmark_train.json"  # a re-run with the same --work re-evaluates without retraining
     if args.model is not None:  # evaluate a finished model (a zoo name or checkpoint), train nothing
         from wmgym.zoo import resolve
@@ -354,9 +404,10 @@ def main() -> None:
             seq_len=args.seq_len,
             lr=args.lr,
             weight_decay=args.weight_decay,
+            lr_decay=args.lr_decay,
             precision=args.precision,
         )
-        train([str(d) for d in data], run, cfg)  # resumes from run/checkpoint if there is one
+        train_run([str(d) for d in data], run, cfg, args.split)  # resumes from run/checkpoint if there is one
         record.write_text(json.dumps({"minutes": before + (time.perf_counter() - start) / 60}))
     if args.model is None:
         minutes = json.loads(record.read_text())["minutes"]
@@ -378,7 +429,9 @@ def main() -> None:
             "batch": f"{bs}x{sl}",
             "lr": how["lr"],
             "weight_decay": how.get("weight_decay", 0.0),
+            "lr_decay": how.get("lr_decay", 0.0),
             "frames_per_s": steps * bs * sl / (60 * minutes),
+            **({"parts_from": saved["parts_from"]} if saved.get("parts_from") else {}),
         },
         "eval": evaluate(args.task, model, eval_eps, smooth=smooth),
         "imagination": imagination_cost(model, bf16=args.preset in ("debug", "small", "base")),

@@ -87,6 +87,41 @@ def save(
     return folder
 
 
+def replace_weights(folder: Path, model: WorldModel, meta: dict) -> Path:
+    """Rewrite the weights of the checkpoint ``folder`` with ``model``'s and add ``meta`` to its
+    config, keeping its optimizer state and context (so a run resumes from it as before), by the
+    same atomic swap as `save`. The model's config must be the saved one. Raises `CheckpointError`."""
+    folder = Path(folder)
+    config = _parse_config(folder)
+    if config["model"] != json.loads(json.dumps(model.cfg.to_dict())):
+        raise CheckpointError(f"cannot replace the weights of {folder}: the model's config differs from the saved one")
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    bad = _non_finite(state)
+    if bad:
+        raise CheckpointError(f"refusing to save {folder}: weight {bad!r} is not finite (NaN or inf)")
+    tmp, old = _tmp(folder), _old(folder)
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(folder, tmp)
+        (tmp / CONFIG).unlink()  # the copy is incomplete until its new config.json is written
+        _write_file(tmp / MODEL, save_bytes(state))
+        config = {**config, **meta}
+        config["checksums"] = checksums(tmp, config)
+        _write_file(tmp / CONFIG, json.dumps(config, indent=2).encode())
+        _fsync_dir(tmp)
+    except (OSError, SafetensorError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(_save_failed(folder, e)) from e
+    try:
+        _swap(tmp, folder, old)
+    except OSError as e:
+        if not folder.exists() and old.exists():
+            with contextlib.suppress(OSError):
+                os.replace(old, folder)
+        raise CheckpointError(_save_failed(folder, e)) from e
+    return folder
+
+
 def recover(folder: Path) -> str | None:
     """Settle a save that a crash interrupted (see the module's docstring); the caller must be the
     only writer (the trainer holds the run's lock). Returns what it did, or None if nothing was to do."""

@@ -44,6 +44,10 @@ class TrainConfig:
     """Steps per sequence, at least 2; fixed once a run has started."""
     lr: float = 6e-4
     """Adam learning rate; 6e-4 beat 3e-4 in 6-minute pilots on reacher. May change on resume."""
+    lr_decay: float = 0.0
+    """Share of the budget, at its end, over which the lr falls linearly to 0 (the "decay" of a
+    warmup-stable-decay schedule); 0: constant. A step budget counts all steps, a resume's included;
+    a time budget is this invocation's minutes, followed by the clock. May change on resume."""
     grad_clip: float = 100.0
     """Clip the gradient's global norm to this. May change on resume."""
     weight_decay: float = 0.0
@@ -103,6 +107,8 @@ class TrainConfig:
             _check_positive(name, getattr(self, name))
         if not (_is_number(self.weight_decay) and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if not (_is_number(self.lr_decay) and 0 <= self.lr_decay <= 1):
+            raise ValueError(f"lr_decay must be a share of the budget in [0, 1], got {self.lr_decay!r}")
         if not (_is_number(self.heldout_fraction) and 0 <= self.heldout_fraction < 1):
             raise ValueError(f"heldout_fraction must be in [0, 1), got {self.heldout_fraction!r}")
         if not isinstance(self.device, str) or not self.device:

@@ -217,11 +217,31 @@ def _train_step(run: _Run) -> None:
     bad = [k for k in ("loss", "grad_norm") if not math.isfinite(metrics[k])]
     if bad:  # under DDP every rank sees the same all-reduced gradient, so all stop here together
         _diverged(run, " and ".join(bad))
+    lr = run.config.lr * _lr_factor(run)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    metrics["lr"] = lr
     run.optimizer.step()
     run.step += 1
     run.frames += run.config.batch_size * run.config.seq_len * run.world
     run.metrics = metrics
     run.bar.update(1)
+
+
+def _lr_factor(run: _Run) -> float:
+    """`TrainConfig.lr_decay`: 1 until the last ``lr_decay`` of the budget, then falling linearly to
+    0 at its end, whichever budget is further along: the steps (in total, as `TrainConfig.steps`
+    counts them, so a resumed run follows the schedule it would have uninterrupted) or this
+    invocation's minutes."""
+    cfg = run.config
+    if not cfg.lr_decay:
+        return 1.0
+    done = 0.0
+    if cfg.steps is not None:
+        done = run.step / cfg.steps
+    if cfg.minutes is not None:
+        done = max(done, (time.perf_counter() - run.started) / (60 * cfg.minutes))
+    return min(1.0, max(0.0, (1.0 - done) / cfg.lr_decay))
 
 
 _NON_FINITE = re.compile(r"\b(nan|inf)\b", re.IGNORECASE)
