@@ -101,7 +101,7 @@ def test_interrupted_collection_keeps_finished_episodes_and_resumes(tmp_path, si
     os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     if sig == signal.SIGINT:
-        assert proc.returncode == 130
+        assert proc.returncode == 130, err  # the cause of a rare exit 1 under load is still unknown: keep it
         assert "run the same command again to resume" in err
     eps = _episodes(out) if sig == signal.SIGINT else None
     _, done = open_for_append(out)  # repairs what a SIGKILL may have left half-written
