@@ -77,14 +77,7 @@ def save(
     except (OSError, SafetensorError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointError(_save_failed(folder, e)) from e
-    try:
-        _swap(tmp, folder, old)
-    except OSError as e:
-        if not folder.exists() and old.exists():
-            with contextlib.suppress(OSError):  # put the previous one back; `recover` judges the new one later
-                os.replace(old, folder)
-        raise CheckpointError(_save_failed(folder, e)) from e
-    return folder
+    return _install(tmp, folder, old)
 
 
 def replace_weights(folder: Path, model: WorldModel, meta: dict) -> Path:
@@ -112,14 +105,7 @@ def replace_weights(folder: Path, model: WorldModel, meta: dict) -> Path:
     except (OSError, SafetensorError) as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointError(_save_failed(folder, e)) from e
-    try:
-        _swap(tmp, folder, old)
-    except OSError as e:
-        if not folder.exists() and old.exists():
-            with contextlib.suppress(OSError):
-                os.replace(old, folder)
-        raise CheckpointError(_save_failed(folder, e)) from e
-    return folder
+    return _install(tmp, folder, old)
 
 
 def recover(folder: Path) -> str | None:
@@ -271,6 +257,19 @@ def _write(tmp: Path, state: dict, config: dict, optimizer, context) -> None:
     config["checksums"] = checksums(tmp, config)
     _write_file(tmp / CONFIG, json.dumps(config, indent=2).encode())  # last: it makes the copy complete
     _fsync_dir(tmp)
+
+
+def _install(tmp: Path, folder: Path, old: Path) -> Path:
+    """`_swap` a complete ``tmp`` into place; on failure, put the previous copy back (`recover`
+    judges the new one later) and raise `CheckpointError`."""
+    try:
+        _swap(tmp, folder, old)
+    except OSError as e:
+        if not folder.exists() and old.exists():
+            with contextlib.suppress(OSError):
+                os.replace(old, folder)
+        raise CheckpointError(_save_failed(folder, e)) from e
+    return folder
 
 
 def _swap(tmp: Path, folder: Path, old: Path) -> None:
