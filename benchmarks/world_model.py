@@ -315,16 +315,27 @@ NOT_RENDERER = ("dynamics", "reward_head", "cont_head")
 """A full-state ensemble's parts besides its renderer (the two share no weights: `wmgym.train.parts`)."""
 
 
-def train_run(data: list[str], run: Path, cfg: TrainConfig, split: bool) -> None:
+def train_run(
+    data: list[str], run: Path, cfg: TrainConfig, split: bool, take: tuple[Path, tuple[str, ...]] | None = None
+) -> None:
     """Train ``run``; with ``split``, its renderer in a second process (run folder ``<run>-renderer``)
-    while this one trains the rest, both single-threaded for the same minutes, then join them."""
+    while this one trains the rest, both single-threaded for the same minutes, then join them; with
+    ``take=(source, parts)``, train all but ``parts`` (one thread) and take ``parts`` from the
+    finished run ``source`` (same preset and data)."""
+    from dataclasses import replace
+
+    from wmgym.train.parts import take_parts
+
+    if take is not None:
+        source, parts = take
+        torch.set_num_threads(1)
+        train(data, run, replace(cfg, train_only=NOT_RENDERER if parts == RENDERER else RENDERER))
+        print("joined:", take_parts(run, source, parts))
+        return
     if not split:
         train(data, run, cfg)
         return
     import multiprocessing as mp
-    from dataclasses import replace
-
-    from wmgym.train.parts import take_parts
 
     renderer_run = run.with_name(run.name + "-renderer")
     child = mp.get_context("spawn").Process(
@@ -365,27 +376,57 @@ def main() -> None:
     p.add_argument("--eval-episodes", type=int, default=EVAL_EPISODES, help="held-out episodes per evaluation source")
     p.add_argument("--weight-decay", type=float, default=0.0, help="AdamW's decoupled weight decay (0: Adam)")
     p.add_argument(
-        "--lr-decay", type=float, default=0.0, help="share of the budget at its end over which the lr falls to 0"
+        "--lr-decay",
+        type=float,
+        default=TrainConfig.lr_decay,
+        help="share of the budget at its end over which the lr falls to 0 (0: constant)",
     )
     p.add_argument(
         "--split",
         action="store_true",
         help="train the renderer in a second process beside the dynamics and heads, one thread each, then join them",
     )
+    p.add_argument(
+        "--renderer-from",
+        type=Path,
+        default=None,
+        help="train only the dynamics and heads (one thread) and take the renderer of this finished run "
+        "(same preset and data): for a model whose pixels already hold and whose dynamics do not",
+    )
+    p.add_argument(
+        "--dynamics-from",
+        type=Path,
+        default=None,
+        help="train only the renderer (one thread) and take the dynamics and heads of this finished run "
+        "(same preset and data): for a model whose states hold and whose pixels do not",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()
+    if args.split and (args.proprio_only or not args.preset.startswith("ensemble-")):
+        p.error("--split trains an ensemble's renderer apart from its dynamics: a full-state ensemble preset only")
+    take = None
+    if args.renderer_from is not None or args.dynamics_from is not None:
+        if args.split or args.proprio_only or not args.preset.startswith("ensemble-"):
+            p.error(
+                "--renderer-from/--dynamics-from retrain one part of a full-state ensemble: a full-state "
+                "ensemble preset, without --split"
+            )
+        if args.renderer_from is not None and args.dynamics_from is not None:
+            p.error("give one of --renderer-from (retrain the dynamics) and --dynamics-from (retrain the renderer)")
+        take = (args.renderer_from, RENDERER) if args.renderer_from is not None else (args.dynamics_from, NOT_RENDERER)
+        if not (take[0] / "checkpoint").is_dir():
+            p.error(f"{take[0]} is not a finished training run (no {take[0] / 'checkpoint'}): give a run folder")
     torch.manual_seed(0)
     data = collect_data(args.task, args.work, args.sac)
     frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
     assert frames <= FRAME_BUDGET, frames
     eval_eps, smooth = collect_eval(args.task, args.work, args.sac, args.eval_episodes)
-    if args.split and (args.proprio_only or not args.preset.startswith("ensemble-")):
-        p.error("--split trains an ensemble's renderer apart from its dynamics: a full-state ensemble preset only")
-    run = args.work / (
-        "run-" + args.preset + ("-proprio" if args.proprio_only else "") + ("-split" if args.split else "")
-    )
+    suffix = "-split" if args.split else ""
+    if take is not None:
+        suffix = "-new-dynamics" if take[1] == RENDERER else "-new-renderer"
+    run = args.work / ("run-" + args.preset + ("-proprio" if args.proprio_only else "") + suffix)
     record = run / "benchmark_train.json"  # a re-run with the same --work re-evaluates without retraining
     if args.model is not None:  # evaluate a finished model (a zoo name or checkpoint), train nothing
         from wmgym.zoo import resolve
@@ -407,7 +448,7 @@ def main() -> None:
             lr_decay=args.lr_decay,
             precision=args.precision,
         )
-        train_run([str(d) for d in data], run, cfg, args.split)  # resumes from run/checkpoint if there is one
+        train_run([str(d) for d in data], run, cfg, args.split, take)  # resumes from run/checkpoint if there is one
         record.write_text(json.dumps({"minutes": before + (time.perf_counter() - start) / 60}))
     if args.model is None:
         minutes = json.loads(record.read_text())["minutes"]

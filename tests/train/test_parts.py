@@ -87,3 +87,17 @@ def test_runs_that_do_not_match_are_refused_and_nothing_changes(data, split_runs
         take_parts(tmp_path / "nothing", renderer, ("renderer",))
     assert (rest / "checkpoint" / "model.safetensors").read_bytes() == saved
     assert json.loads((rest / "checkpoint" / "config.json").read_text())["step"] >= 3
+
+
+def test_the_same_data_under_another_path_counts_as_the_same(data, split_runs, tmp_path):
+    """The data are compared by content: a run trained on a link to the same datasets (a new run
+    folder beside an old one's data) may take the old run's renderer."""
+    _, renderer = split_runs
+    linked = tmp_path / "linked-data"
+    linked.symlink_to(data, target_is_directory=True)
+    rest = tmp_path / "rest"
+    train([str(linked)], rest, _cfg(steps=2, train_only=REST), progress=False)
+    assert (
+        checkpoint.read_config(rest)["datasets"][0]["path"] != checkpoint.read_config(renderer)["datasets"][0]["path"]
+    )
+    assert take_parts(rest, renderer, ("renderer",))["parts"] == ["renderer"]

@@ -22,7 +22,22 @@ __all__ = ["take_parts"]
 
 _SAME = ("model", "task", "datasets")
 """What two runs must share for one's parts to be valid in the other: the architecture, the task
-and the training data (which sets the normalization and the background the renderer draws over)."""
+and the training data (which sets the normalization and the background the renderer draws over;
+compared by content, so the same datasets under another path, e.g. linked, count as the same).
+Of the task, what only describes it (its reference returns, notes, proprioception list: the model
+config holds a proprioception-only model's inputs) may differ: a run trained before a task's
+reference was set still matches it."""
+
+_DESCRIPTIVE = frozenset({"reference", "notes", "proprio"})
+
+
+def _same(key: str, config: dict):
+    value = config.get(key)
+    if key == "datasets":  # the data's fingerprints, not where it lay
+        return [d["fingerprint"] for d in value or []]
+    if key == "task" and value is not None:
+        return {k: v for k, v in value.items() if k not in _DESCRIPTIVE}
+    return value
 
 
 def take_parts(out: str | Path, source: str | Path, parts: tuple[str, ...]) -> dict:
@@ -40,7 +55,7 @@ def take_parts(out: str | Path, source: str | Path, parts: tuple[str, ...]) -> d
     with run_folder.claim(out):  # locked: not while a trainer writes it
         model, config = checkpoint.load_model(out / checkpoint.CHECKPOINT)
         other, other_config = checkpoint.load_model(source)
-        differ = [k for k in _SAME if config.get(k) != other_config.get(k)]
+        differ = [k for k in _SAME if _same(k, config) != _same(k, other_config)]
         if differ:
             raise ValueError(
                 f"cannot take parts of {source} into {out}: the runs differ in {', '.join(differ)}; "
