@@ -135,7 +135,7 @@ def write_md(path: Path, result: dict) -> None:
         ret = r["returns"]
         ci = ret.get("spearman_ci95") or [None, None]
         lines.append(
-            f"| {name} | {r['trust_horizon']} of {r['trust_horizon_of']} | {r['limited_by']} | "
+            f"| {name} | {r['trust_horizon']} of {r['trust_horizon_of']} | {r['limited_by'] or 'none within them'} | "
             f"{f(r['uncertainty_spearman'])} / {f(r['uncertainty_spearman_within_horizon'])} | "
             f"{f(ret.get('spearman'))} [{f(ci[0])}, {f(ci[1])}] | {f(ret.get('pearson'))} | {ret.get('policies')} | "
             f"{f(r['reward_mae'], 3)} |"

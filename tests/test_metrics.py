@@ -77,6 +77,14 @@ def test_trust_horizon_stops_at_the_first_failure():
     assert trust_horizon(np.ones(5, bool)) == 5
 
 
+def test_nothing_limits_a_trust_horizon_that_held_every_step_measured():
+    from wmgym.metrics import limiting_criterion
+
+    assert limiting_criterion({"angle": 12, "pixels": 7}, of=50) == "pixels"
+    assert limiting_criterion({"angle": 50, "pixels": 50}, of=50) is None
+    assert limiting_criterion({}, of=50) is None
+
+
 def test_bootstrap_interval_of_a_mean_has_the_textbook_width():
     from wmgym.metrics import bootstrap_ci
 

@@ -304,7 +304,8 @@ def _improve(name: str, argv: list[str]) -> int:
 
 def _print_card(card: dict, out: Path) -> None:
     th = card["trust_horizon"]
-    print(f"trust horizon: {th['steps']} of {th['of']} steps, limited by {th['limited_by']}")
+    limit = f"limited by {th['limited_by']}" if th["limited_by"] else "every criterion held them all"
+    print(f"trust horizon: {th['steps']} of {th['of']} steps, {limit}")
     for name, c in th["criteria"].items():
         print(f"  {name:28s} {c['horizon']:3d} steps (tolerance {c['threshold']} {c['unit']})")
     ret = card.get("returns") or {}

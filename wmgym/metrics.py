@@ -132,6 +132,14 @@ def trust_horizon(passes: np.ndarray) -> int:
     return int(fails[0]) if len(fails) else len(passes)
 
 
+def limiting_criterion(horizons: dict[str, int], of: int) -> str | None:
+    """The criterion whose trust horizon is shortest, or None where every one held all ``of`` steps
+    measured: then nothing limited the model within them, and naming one would say it did."""
+    if not horizons or min(horizons.values()) >= of:
+        return None
+    return min(horizons, key=horizons.__getitem__)
+
+
 def mmrv(real: np.ndarray, sim: np.ndarray) -> float:
     """Mean maximum rank violation of a simulator's scores against real ones (Li et al. 2024, SIMPLER):
     for each policy i, the largest real-score gap |real_i - real_j| over the policies j that the

@@ -192,7 +192,8 @@ def _markdown(card: dict, files: dict, rollouts: dict[str, int]) -> str:
         f"(`mujoco.rollout`), {card['settings']['context']} context steps, {card['settings']['horizon']} steps open loop; "
         f"{card['seconds']:.0f} s.",
         "",
-        f"## Trust horizon: {th['steps']} of {th['of']} steps ({_fmt(th['seconds'])} s), limited by {th['limited_by']}",
+        f"## Trust horizon: {th['steps']} of {th['of']} steps ({_fmt(th['seconds'])} s), "
+        + (f"limited by {th['limited_by']}" if th["limited_by"] else "every criterion held them all"),
         "",
         "| criterion | tolerance | model trusted to (steps) | a still frame / background would be | why this tolerance |",
         "|---|---|---:|---:|---|",

@@ -18,7 +18,16 @@ from wmgym.calibrate.rollouts import TruthBatch, dream_open_loop, record_truth, 
 from wmgym.dream.loading import load_dream
 from wmgym.dream.vector_env import DreamVectorEnv
 from wmgym.jsonfile import read_object, written_by
-from wmgym.metrics import interval_coverage, pearson, precision_recall, psnr, spearman, ssim, trust_horizon
+from wmgym.metrics import (
+    interval_coverage,
+    limiting_criterion,
+    pearson,
+    precision_recall,
+    psnr,
+    spearman,
+    ssim,
+    trust_horizon,
+)
 from wmgym.policies import parse_policy
 from wmgym.tasks import TaskSpec, get_task
 from wmgym.truth.perturb import load as load_perturbation
@@ -421,7 +430,7 @@ def _trust(spec: TaskSpec, fidelity: dict, state: dict, horizon: int) -> dict:
         "steps": overall,
         "of": horizon,
         "seconds": None if overall is None else round(overall * spec.action_repeat * _dt(spec), 3),
-        "limited_by": min(criteria, key=lambda n: criteria[n]["horizon"]) if criteria else None,
+        "limited_by": limiting_criterion({n: c["horizon"] for n, c in criteria.items()}, horizon),
         "criteria": criteria,
     }
 

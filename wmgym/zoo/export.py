@@ -95,4 +95,6 @@ def describe_trust(steps: int, of: int, episode_length: int | None = None, limit
     text = f"trusted for {steps} of {of} calibrated steps"
     if episode_length is not None:
         text += f" (episodes last {episode_length})"
-    return text + (f", limited by {limited_by}" if limited_by else "")
+    if limited_by:
+        return text + f", limited by {limited_by}"
+    return text + (", every criterion held them all" if steps == of else "")
