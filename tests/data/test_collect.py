@@ -101,7 +101,7 @@ def test_interrupted_collection_keeps_finished_episodes_and_resumes(tmp_path, si
     os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     if sig == signal.SIGINT:
-        assert proc.returncode == 130, err  # the cause of a rare exit 1 under load is still unknown: keep it
+        assert proc.returncode == 130, err
         assert "run the same command again to resume" in err
     eps = _episodes(out) if sig == signal.SIGINT else None
     _, done = open_for_append(out)  # repairs what a SIGKILL may have left half-written
@@ -116,6 +116,35 @@ def test_interrupted_collection_keeps_finished_episodes_and_resumes(tmp_path, si
     for x, y in zip(got, ref, strict=True):
         np.testing.assert_array_equal(x.pixels, y.pixels)
         np.testing.assert_array_equal(x.physics_state, y.physics_state)
+
+
+def test_an_interrupt_that_a_library_wraps_still_stops_cleanly(tmp_path, monkeypatch):
+    """Under load, Ctrl-C once landed in ctypes' argument conversion for EGL, which re-raised it as
+    `ctypes.ArgumentError: argument 1: KeyboardInterrupt` and the collection exited 1."""
+    import ctypes
+
+    from wmgym.data import collection
+
+    real = collection._run_episode
+
+    def run_episode(seed_index):
+        if seed_index[1] == 2:
+            try:
+                signal.raise_signal(signal.SIGINT)  # collect's handler raises KeyboardInterrupt here
+            except KeyboardInterrupt as e:
+                raise ctypes.ArgumentError("argument 1: KeyboardInterrupt: ") from e
+        return real(seed_index)
+
+    monkeypatch.setattr(collection, "_run_episode", run_episode)
+    result = collect("reacher", 5, tmp_path / "d", workers=1, progress=False)
+    assert result.interrupted and result.episodes == 2
+    assert len(load_episodes(tmp_path / "d")[1]) == 2
+    monkeypatch.setattr(collection, "_run_episode", real)
+    with pytest.raises(ctypes.ArgumentError):  # without a signal, an error is an error
+        monkeypatch.setattr(
+            collection, "_run_episode", lambda si: (_ for _ in ()).throw(ctypes.ArgumentError("argument 1"))
+        )
+        collect("reacher", 5, tmp_path / "d", workers=1, progress=False)
 
 
 def test_half_written_episode_and_torn_metadata_are_repaired(tmp_path):

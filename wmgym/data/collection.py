@@ -140,6 +140,13 @@ def collect(
                 bar.set_postfix(fps=f"{steps / (time.perf_counter() - start):.0f}")
         except KeyboardInterrupt:
             interrupted = True
+        except Exception:
+            # The handler raises KeyboardInterrupt wherever Python is; a library may wrap it (ctypes turns it
+            # into `ArgumentError: argument 1: KeyboardInterrupt` when it lands in EGL's eglMakeCurrent, which
+            # exited 1 under load). After our signal, any error is that interrupt: the episodes written are whole.
+            if not signals.received:
+                raise
+            interrupted = True
         finally:
             bar.close()
     result = CollectResult(out, done + added, added, steps, time.perf_counter() - start, interrupted)
@@ -328,7 +335,7 @@ class _signals_as_interrupt:
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
-        self._depth, self._pending = 0, False
+        self._depth, self._pending, self.received = 0, False, False
 
     def __enter__(self):
         try:
@@ -353,6 +360,7 @@ class _signals_as_interrupt:
             raise KeyboardInterrupt
 
     def _on_signal(self, signum, frame):
+        self.received = True
         if self._depth:
             self._pending = True
             return
