@@ -368,6 +368,13 @@ def main() -> None:
     p.add_argument("--resume-minutes", type=float, default=None, help="train an existing --work run this much longer")
     p.add_argument("--preset", default="ensemble-small", help="a world model preset (wmgym.model.PRESETS)")
     p.add_argument("--proprio-only", action="store_true", help="the proprioception-only variant (ensemble presets)")
+    p.add_argument(
+        "--learned-dim",
+        type=int,
+        default=None,
+        help="ensemble presets: size of the latent part z inferred from frames (default: the preset's; "
+        "a full-state model needs it where the frames show what the state omits, e.g. half_cheetah's floor)",
+    )
     p.add_argument("--precision", default="fp32", help="training autocast: fp32, bf16 or auto")
     p.add_argument("--lr", type=float, default=6e-4)
     p.add_argument(
@@ -404,14 +411,17 @@ def main() -> None:
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()
-    if args.split and (args.proprio_only or not args.preset.startswith("ensemble-")):
-        p.error("--split trains an ensemble's renderer apart from its dynamics: a full-state ensemble preset only")
+    if args.split and (args.proprio_only or args.learned_dim or not args.preset.startswith("ensemble-")):
+        p.error(
+            "--split trains an ensemble's renderer apart from its dynamics: a full-state ensemble preset only, "
+            "without --learned-dim (the frame encoder feeds both)"
+        )
     take = None
     if args.renderer_from is not None or args.dynamics_from is not None:
-        if args.split or args.proprio_only or not args.preset.startswith("ensemble-"):
+        if args.split or args.proprio_only or args.learned_dim or not args.preset.startswith("ensemble-"):
             p.error(
                 "--renderer-from/--dynamics-from retrain one part of a full-state ensemble: a full-state "
-                "ensemble preset, without --split"
+                "ensemble preset, without --split or --learned-dim"
             )
         if args.renderer_from is not None and args.dynamics_from is not None:
             p.error("give one of --renderer-from (retrain the dynamics) and --dynamics-from (retrain the renderer)")
@@ -423,7 +433,7 @@ def main() -> None:
     frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
     assert frames <= FRAME_BUDGET, frames
     eval_eps, smooth = collect_eval(args.task, args.work, args.sac, args.eval_episodes)
-    suffix = "-split" if args.split else ""
+    suffix = ("-split" if args.split else "") + (f"-z{args.learned_dim}" if args.learned_dim is not None else "")
     if take is not None:
         suffix = "-new-dynamics" if take[1] == RENDERER else "-new-renderer"
     run = args.work / ("run-" + args.preset + ("-proprio" if args.proprio_only else "") + suffix)
@@ -440,6 +450,7 @@ def main() -> None:
         cfg = TrainConfig(
             preset=args.preset,
             proprio_only=args.proprio_only,
+            learned_dim=args.learned_dim,
             minutes=minutes,
             batch_size=args.batch_size,
             seq_len=args.seq_len,
@@ -462,7 +473,9 @@ def main() -> None:
         "machine": f"{os.cpu_count()} cores, CPU only",
         "date": time.strftime("%Y-%m-%d"),
         "task": args.task,
-        "preset": args.preset + (" (proprioception only)" if args.proprio_only else ""),
+        "preset": args.preset
+        + (" (proprioception only)" if args.proprio_only else "")
+        + (f" + {args.learned_dim}-d z from frames" if args.learned_dim is not None else ""),
         "data_frames": frames,
         "train": {
             "steps": steps,
@@ -482,6 +495,7 @@ def main() -> None:
     stem = "world_model" if args.task == "reacher" else f"world_model_{args.task}"
     if args.preset != "small":
         stem = f"world_model_{args.task}_{args.preset}" + ("_proprio" if args.proprio_only else "")
+        stem += f"_z{args.learned_dim}" if args.learned_dim is not None else ""
     if args.eval_episodes != EVAL_EPISODES:
         stem += f"_eval{args.eval_episodes}"
     (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -303,9 +303,10 @@ def _improve(name: str, argv: list[str]) -> int:
 
 
 def _print_card(card: dict, out: Path) -> None:
+    from wmgym.metrics import describe_limit
+
     th = card["trust_horizon"]
-    limit = f"limited by {th['limited_by']}" if th["limited_by"] else "every criterion held them all"
-    print(f"trust horizon: {th['steps']} of {th['of']} steps, {limit}")
+    print(f"trust horizon: {th['steps']} of {th['of']} steps, {describe_limit(th['limited_by'])}")
     for name, c in th["criteria"].items():
         print(f"  {name:28s} {c['horizon']:3d} steps (tolerance {c['threshold']} {c['unit']})")
     ret = card.get("returns") or {}

@@ -140,6 +140,11 @@ def limiting_criterion(horizons: dict[str, int], of: int) -> str | None:
     return min(horizons, key=horizons.__getitem__)
 
 
+def describe_limit(limited_by: str | None) -> str:
+    """How a card names what bounded its trust horizon (`limiting_criterion`'s answer)."""
+    return f"limited by {limited_by}" if limited_by else "every criterion held them all"
+
+
 def mmrv(real: np.ndarray, sim: np.ndarray) -> float:
     """Mean maximum rank violation of a simulator's scores against real ones (Li et al. 2024, SIMPLER):
     for each policy i, the largest real-score gap |real_i - real_j| over the policies j that the

@@ -54,6 +54,8 @@ def test_every_field_has_a_one_line_docstring_and_the_config_is_frozen():
         ({"seed": -1}, "seed must be"),
         ({"device": ""}, "device must be"),
         ({"weight_decay": -0.1}, "weight_decay must be a number >= 0"),
+        ({"learned_dim": -1}, "learned_dim must be a whole number of at least 0"),
+        ({"learned_dim": 4, "preset": "small"}, "learned_dim needs an ensemble preset"),
     ],
 )
 def test_bad_values_are_refused_when_the_config_is_made(changes, message):

@@ -86,3 +86,19 @@ def test_gym_make_vec_works_on_a_checkpoint_of_it(ensemble_checkpoint):
         _, _, _, _, info = envs.step(envs.action_space.sample())
         ended.append("episode" in info)
     assert any(ended)
+
+
+def test_a_full_state_model_with_a_learned_part_infers_it_from_frames_and_rolls_it(dream_checkpoint, tmp_path):
+    """learned_dim on a full-state model: the latent is the whole observation plus z from the frames
+    (what HalfCheetah's scrolling floor needs); the dynamics roll both, the state comes back whole."""
+    data = dream_checkpoint.parents[1] / "data"
+    cfg = TrainConfig(preset="ensemble-debug", learned_dim=3, steps=2, batch_size=2, seq_len=8, device="cpu")
+    train([data], tmp_path / "run", cfg, progress=False)
+    model, _ = load_model(tmp_path / "run" / "checkpoint")
+    assert model.cfg.input_state is None and model.cfg.learned_dim == 3 and model.encoder is not None
+    env = DreamEnv(tmp_path / "run" / "checkpoint", obs_mode=("state", "latent"))
+    obs, _ = env.reset(seed=0)
+    assert obs["state"].shape == (10,) and obs["latent"].shape == (13,)
+    for _ in range(3):
+        obs, reward, *_ = env.step(env.action_space.sample())
+    assert np.all(np.isfinite(obs["latent"])) and np.isfinite(reward)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wmgym.metrics import describe_limit
 from wmgym.video import error_frames, side_by_side, write_mp4
 
 
@@ -193,7 +194,7 @@ def _markdown(card: dict, files: dict, rollouts: dict[str, int]) -> str:
         f"{card['seconds']:.0f} s.",
         "",
         f"## Trust horizon: {th['steps']} of {th['of']} steps ({_fmt(th['seconds'])} s), "
-        + (f"limited by {th['limited_by']}" if th["limited_by"] else "every criterion held them all"),
+        + describe_limit(th["limited_by"]),
         "",
         "| criterion | tolerance | model trusted to (steps) | a still frame / background would be | why this tolerance |",
         "|---|---|---:|---:|---|",

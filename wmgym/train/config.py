@@ -17,6 +17,7 @@ from wmgym.model.registry import PRESETS
 FIXED_ON_RESUME = (
     "preset",
     "proprio_only",
+    "learned_dim",
     "batch_size",
     "seq_len",
     "seed",
@@ -38,6 +39,12 @@ class TrainConfig:
     """Model preset: ensemble-debug|small|base (v2) or debug|small|base (RSSM); see docs/world_model.md."""
     proprio_only: bool = False
     """Ensemble presets: dynamics on the task's joint sensors only (TaskSpec.proprio); targets from frames."""
+    learned_dim: int | None = None
+    """Ensemble presets: size of the latent part z a frame encoder infers for what the state input does
+    not hold, rolled forward by the dynamics like the state. None: the preset's (0 with the full
+    state, 8 with proprio_only). A full-state model needs it where the frames show what the
+    observation leaves out: HalfCheetah's camera follows the torso over a floor that scrolls with the
+    x position its observation omits."""
     batch_size: int = 16
     """Sequences per batch (per process under DDP); fixed once a run has started."""
     seq_len: int = 32
@@ -98,6 +105,12 @@ class TrainConfig:
         _check_choice("preset", self.preset, PRESETS)
         if self.proprio_only and not self.preset.startswith("ensemble-"):
             raise ValueError(f"proprio_only needs an ensemble preset (ensemble-small, ...), got preset {self.preset!r}")
+        if self.learned_dim is not None:
+            _check_int("learned_dim", self.learned_dim, 0)
+            if not self.preset.startswith("ensemble-"):
+                raise ValueError(
+                    f"learned_dim needs an ensemble preset (ensemble-small, ...), got preset {self.preset!r}"
+                )
         _check_choice("precision", self.precision, PRECISIONS)
         for name, least in (("batch_size", 1), ("seq_len", 2), ("seed", 0), ("log_every", 1)):
             _check_int(name, getattr(self, name), least)

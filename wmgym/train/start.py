@@ -105,6 +105,8 @@ def _fresh_model(config: TrainConfig, sampler: SequenceSampler):
     )
     if config.proprio_only:
         cfg = proprio(cfg, _proprio_indices(sampler.spec))
+    if config.learned_dim is not None:
+        cfg = cfg.replace(learned_dim=config.learned_dim)
     model = build(cfg)
     model.set_data_statistics(*_data_statistics(sampler))
     return model
