@@ -321,6 +321,25 @@ def test_proprio_model_trains_through_the_encoder_and_steps():
     torch.testing.assert_close(state[:, [0, 1, 3]], nxt.state[:, :3] * model.state_std[[0, 1, 3]])
 
 
+def test_only_the_renderers_rows_train_the_encoder_and_every_row_gets_the_same_z():
+    torch.manual_seed(0)
+    model = EnsembleWorldModel(_cfg(learned_dim=3, image_rows=2))
+    batch = _batch(t=6)
+    args = (batch["pixels"], batch["state"], batch["action"], batch["is_first"])
+    rows = torch.tensor([4, 1])
+    every, some = model.observe(*args), model.observe(*args, grad_rows=rows)
+    torch.testing.assert_close(some.state, every.state)
+    others = [r for r in range(6) if r not in rows.tolist()]
+    some.state[:, others, 5:].sum().backward(retain_graph=True)  # z of rows outside grad_rows: no gradient
+    assert all(p.grad is None or not p.grad.any() for p in model.encoder.parameters())
+    some.state[:, rows, 5:].sum().backward()
+    assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
+    loss, _ = model.loss(batch)  # the training loss takes that path, and trains the encoder through it
+    model.zero_grad()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_runs_on_cuda():
     model = EnsembleWorldModel(proprio(_cfg(bootstrap=True), (0, 1, 3), learned_dim=4)).cuda()

@@ -49,6 +49,10 @@ class EnsembleConfig:
     image_rows: int | None = 4
     """Rows of each training sequence the renderer is trained on per step (drawn at random; None: all).
     Frames cost ~20x a dynamics step on a CPU, and the renderer's error does not compound."""
+    encoder_grad_rows: bool = True
+    """Train the frame encoder only through the ``image_rows`` the renderer trains on; the other rows'
+    z (the open-loop loss's inputs and stop-gradient targets) are encoded without a gradient. False:
+    every row's z carries it (how models trained before 2026-12-02), a step ~2x dearer on a CPU."""
     cnn_depth: int = 16
     """Channels of the frame encoder's first conv layer and the renderer's last; doubled per stride-2 layer."""
     moving_pixel_weight: float = 10.0
