@@ -103,6 +103,9 @@ def main() -> None:
     args = p.parse_args()
     cfg = CalibrationConfig()
     start = time.perf_counter()
+    out = args.results / "predictability.json"
+    before = json.loads(out.read_text())["tasks"] if out.is_file() else {}  # a run for some tasks keeps the others'
+
     result = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "machine": f"{os.cpu_count()} cores, CPU only",
@@ -110,7 +113,7 @@ def main() -> None:
         "episodes": cfg.state_episodes,
         "behaviour": list(cfg.behaviour),
         "horizon": cfg.horizon,
-        "tasks": {},
+        "tasks": {t: v for t, v in before.items() if t not in args.tasks},
     }
     for task in args.tasks:
         print(f"{task} ...", flush=True)
@@ -147,14 +150,15 @@ def write_md(path: Path, r: dict, scales: list[float]) -> None:
         f"step up to h; {r['horizon']} = all). The zoo model's column is its card's horizon for that criterion "
         "(its card pools these pairs with rendered ones).",
         "",
-        f"| task | state tolerance | {head} | zoo model |",
-        "|---|---|" + "---:|" * (len(scales) + 1),
+        f"| task | state tolerance | episodes | {head} | zoo model |",
+        "|---|---|---|" + "---:|" * (len(scales) + 1),
     ]
     for task, t in r["tasks"].items():
         for name in next(iter(t["perturbed_mujoco"].values())):
             cells = " | ".join(str(t["perturbed_mujoco"][f"{s:g}"][name]["horizon"]) for s in scales)
             zoo = "" if t["zoo_model"] is None else str(t["zoo_model"].get(name, ""))
-            lines.append(f"| {task} | {name} | {cells} | {zoo} |")
+            eps = "behaviours + SAC" if t.get("policy") else "behaviours"
+            lines.append(f"| {task} | {name} | {eps} | {cells} | {zoo} |")
     path.write_text("\n".join(lines) + "\n")
 
 
