@@ -122,6 +122,8 @@ def main() -> None:
         sac = None if args.policies_dir is None else args.policies_dir / f"sac-{task}.zip"
         policy = f"{sac}@0.3" if sac is not None and sac.is_file() else None
         result["tasks"][task] = {
+            "command": result["command"],
+            "date": result["date"],
             "policy": policy,
             "perturbed_mujoco": horizons(task, args.scales, cfg, policy),
             "zoo_model": None
@@ -140,7 +142,7 @@ def write_md(path: Path, r: dict, scales: list[float]) -> None:
     lines = [
         "# Predictability: how long a slightly wrong MuJoCo stays inside each state tolerance",
         "",
-        f"Command: `{r['command']}`  ",
+        f"Command (the latest run; a run for some --tasks keeps the other tasks' rows): `{r['command']}`  ",
         f"Machine: {r['machine']}; {r['date']}; {r['seconds']:.0f} s.",
         "",
         f"The calibration's state sweep ({r['episodes']} open-loop pairs of {', '.join(r['behaviour'])}, "
@@ -159,6 +161,11 @@ def write_md(path: Path, r: dict, scales: list[float]) -> None:
             zoo = "" if t["zoo_model"] is None else str(t["zoo_model"].get(name, ""))
             eps = "behaviours + SAC" if t.get("policy") else "behaviours"
             lines.append(f"| {task} | {name} | {eps} | {cells} | {zoo} |")
+    earlier = [
+        f"- {task}: `{t['command']}` ({t['date']})" for task, t in r["tasks"].items() if t["command"] != r["command"]
+    ]
+    if earlier:
+        lines += ["", "Rows of tasks measured by an earlier run, and its command:", "", *earlier]
     path.write_text("\n".join(lines) + "\n")
 
 
