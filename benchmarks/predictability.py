@@ -29,7 +29,7 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from wmgym.calibrate.rollouts import episodes_past_context, state_sweep  # noqa: E402
+from wmgym.calibrate.rollouts import _until_terminated, episodes_past_context, state_sweep  # noqa: E402
 from wmgym.calibrate.run import CalibrationConfig  # noqa: E402
 from wmgym.metrics import trust_horizon  # noqa: E402
 from wmgym.physics import BatchedTruth  # noqa: E402
@@ -77,8 +77,7 @@ def horizons(task: str, scales: list[float], cfg: CalibrationConfig, policy: str
         more = policy_pairs(task, policy, cfg.episodes, cfg)
         starts, actions = np.concatenate([starts, more[0]]), np.concatenate([actions, more[1]])
     nominal = BatchedTruth(spec).rollout(starts, actions)
-    before = np.cumsum(nominal["terminated"], axis=1) - nominal["terminated"]
-    valid = before == 0  # up to and including the step where the nominal episode ends
+    valid = _until_terminated(nominal["terminated"])  # up to and including the step where nominal MuJoCo's ends
     out = {}
     for scale in scales:
         other = BatchedTruth(spec, heavier(scale)).rollout(starts, actions)

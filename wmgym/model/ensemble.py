@@ -212,8 +212,8 @@ class EnsembleWorldModel(WorldModelBase):
         """Loss of a (B, T) batch (tensors as `wmgym.data.SequenceSampler` gives, on this device): the
         open-loop loss of the dynamics, and the heads and renderer on the true latents of all rows."""
         cfg = self.cfg
-        # With a frame encoder, only the rows the renderer trains on carry its gradient (encoding every
-        # frame with one made a step ~4x dearer than the rest of it on a CPU).
+        # With a frame encoder, only the rows the renderer trains on carry its gradient: the encoder's
+        # backward pass over every frame of the batch is most of a step's cost on a CPU.
         rows = self._draw_image_rows(batch["pixels"]) if self.encoder is not None and cfg.encoder_grad_rows else None
         seq = self.observe(batch["pixels"], batch["state"], batch["action"], batch["is_first"], rows)
         first = batch["is_first"].clone()

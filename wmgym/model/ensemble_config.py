@@ -52,7 +52,7 @@ class EnsembleConfig:
     encoder_grad_rows: bool = True
     """Train the frame encoder only through the ``image_rows`` the renderer trains on; the other rows'
     z (the open-loop loss's inputs and stop-gradient targets) are encoded without a gradient. False:
-    every row's z carries it (how models trained before 2026-12-02), a step ~2x dearer on a CPU."""
+    every row's z carries it (how models trained before 2026-12-02), a dearer step."""
     cnn_depth: int = 16
     """Channels of the frame encoder's first conv layer and the renderer's last; doubled per stride-2 layer."""
     moving_pixel_weight: float = 10.0
