@@ -237,3 +237,27 @@ def test_report_shows_episode_lengths_where_a_dream_ends_episodes_early(card):
     lines = _markdown(early, files, {}).splitlines()
     row = next(line for line in lines if line.startswith(f"| {early['returns']['by_policy'][0]['policy']} |"))
     assert "| MuJoCo steps | dream steps |" in "\n".join(lines) and row.endswith(f"| {c['returns']['steps']} | 2 |")
+
+
+def test_the_uncertainty_error_leaves_out_state_entries_that_do_not_vary():
+    """Pusher's goal jitters by micrometres: divided by that spread, its float rounding would be the
+    whole "error" and the uncertainty would be ranked against noise."""
+    from wmgym.calibrate.run import scaled_state_error
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(40, 10, 3))
+    truth[..., 2] = 0.5 + 1e-6 * rng.normal(size=(40, 10))  # a goal that does not move
+    arm_error = rng.uniform(0, 1, size=(40, 10, 1))
+    pred = truth + arm_error * np.array([1.0, 1.0, 0.0])
+    pred[..., 2] += 1e-4 * rng.normal(size=(40, 10))  # float16 rounding of the constant entry
+    valid = np.ones((40, 10), bool)
+    err, left_out = scaled_state_error(pred, truth, valid)
+    assert left_out == [2]
+    spread = truth[..., :2].reshape(-1, 2).std(0)
+    expected = np.sqrt(np.mean(((pred - truth)[..., :2] / spread) ** 2, -1))
+    np.testing.assert_allclose(err, expected)
+    assert np.corrcoef(err.ravel(), arm_error.ravel())[0, 1] > 0.99  # the arm's error, not the rounding's
+    # nothing that varies: the error in the state's own units
+    flat = np.zeros((4, 2, 2))
+    err, left_out = scaled_state_error(flat + 1.0, flat, np.ones((4, 2), bool))
+    assert left_out == [] and np.allclose(err, 1.0)

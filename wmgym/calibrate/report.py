@@ -253,7 +253,12 @@ def _markdown(card: dict, files: dict, rollouts: dict[str, int]) -> str:
         f"{_fmt(u['spearman_pooled'])} pooled over all steps (horizon helps both grow), "
         f"{_fmt(u['spearman_within_horizon'])} within a horizon. A 90% error bound fitted per uncertainty bin on half "
         f"the steps covers {_fmt(cov['coverage'])} of the other half; the bounds span a factor "
-        f"{_fmt(cov['width_ratio'])} (1 = the uncertainty says nothing).",
+        f"{_fmt(cov['width_ratio'])} (1 = the uncertainty says nothing)."
+        + (
+            f" State entries left out as constant: {', '.join(map(str, u['constant_entries']))}."
+            if u.get("constant_entries")
+            else ""
+        ),
         "",
         f"![uncertainty vs error]({files['uncertainty_vs_error']})",
     ]
