@@ -47,6 +47,63 @@ def dream_steps_per_s(model: str, mode: str, n: int, device: str, seconds: float
     return steps * n / (time.perf_counter() - start)
 
 
+RENDERER_DEPTHS = (16, 12, 10, 8)
+"""cnn_depth of the renderers timed alone (random weights; 16 is ``ensemble-small``'s): what a smaller
+renderer would buy in pixel throughput, before anyone trains one."""
+
+
+def renderer_rows(model, device: str, seconds: float, batch: int = 256) -> list[dict]:
+    """Frames/s and MFLOP per frame of the model's renderer architecture at each of RENDERER_DEPTHS."""
+    from wmgym.model.ensemble_nets import Renderer
+
+    cfg = model.cfg
+    latent = model.renderer.fc[0].in_features
+    rows = []
+    for depth in RENDERER_DEPTHS:
+        r = Renderer(cfg.image_size, depth, latent, cfg.hidden).to(device).eval()
+        x = torch.randn(batch, latent, device=device)
+        with torch.inference_mode():
+            r(x)
+            frames, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                r(x)
+                frames += batch
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+        rows.append({"depth": depth, "frames_per_s": frames / (time.perf_counter() - start), "mflop": _mflop(r, cfg)})
+    return rows
+
+
+def _mflop(renderer, cfg) -> float:
+    """Multiply-adds x 2 of one frame: the fc layers and each stride-2 transposed conv (4x4 kernel)."""
+    fc = sum(m.in_features * m.out_features for m in renderer.fc if isinstance(m, torch.nn.Linear))
+    pixels = (cfg.image_size[0] // 16) * (cfg.image_size[1] // 16)
+    conv = 0
+    for m in renderer.deconv:
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            conv += pixels * m.in_channels * m.out_channels * 16
+            pixels *= 4
+    return 2 * (fc + conv) / 1e6
+
+
+def cpu_description() -> str:
+    """The CPU's model name and the vector extensions that decide these numbers (bf16 autocast is fast
+    only with AVX512-BF16 or AMX; fp32 matmuls run ~2x faster with AVX-512 than with AVX2 alone)."""
+    from wmgym.model.precision import cpu_flags
+
+    name = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    flags = cpu_flags()
+    ext = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name} ({', '.join(ext) or 'no AVX2'})"
+
+
 def truth_steps_per_s(task: str, seconds: float) -> dict:
     env = TruthEnv(task)
     env.reset(seed=0)
@@ -107,14 +164,16 @@ def main() -> None:
                     }
                 )
                 print(json.dumps(rows[-1]), flush=True)
+    renderers = renderer_rows(env.model, args.device, args.seconds) if hasattr(env.model, "renderer") else []
     command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     out = {
         "command": command,
         "device": args.device,
-        "machine": f"{os.cpu_count()} cores",
+        "machine": f"{os.cpu_count()} cores, {cpu_description()}",
         "task": task,
         "truth_steps_per_s": truth,
         "rows": rows,
+        "renderers": renderers,
         "date": time.strftime("%Y-%m-%d"),
     }
     suffix = "" if args.device == "cpu" else f"_{args.device.replace(':', '')}"
@@ -136,6 +195,21 @@ def main() -> None:
         f"{r['x_truth_workers']:.1f} | {r['x_plain']:.2f} |"
         for r in rows
     ]
+    if renderers:
+        base = renderers[0]["frames_per_s"]
+        lines += [
+            "",
+            f"The renderer alone (random weights, fp32, batch 256) by cnn depth ({RENDERER_DEPTHS[0]}: the "
+            "shipped one's); a frame per env step in pixel mode, so this bounds the pixel rows:",
+            "",
+            "| cnn depth | MFLOP per frame | frames/s | x depth 16 | x truth (1 proc) |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['depth']} | {r['mflop']:.1f} | {r['frames_per_s']:.0f} | {r['frames_per_s'] / base:.2f} | "
+            f"{r['frames_per_s'] / truth['single']:.1f} |"
+            for r in renderers
+        ]
     (args.results / f"dream_throughput{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -206,6 +206,15 @@ class EnsembleWorldModel(WorldModelBase):
         """Frames as float RGB in [0, 1], (..., H, W, 3)."""
         return self._decode_raw(latent).clamp(0, 1)
 
+    def frames(self, latent: StateLatent) -> torch.Tensor:
+        """Frames as uint8 RGB, (..., H, W, 3): the same values as the generic ``decode`` x 255,
+        rounded, but without a gradient the renderer's output is turned into them in place (a
+        frame batch is ~50 MB at batch 1,024: five fresh tensors of it cost more than the arithmetic)."""
+        if torch.is_grad_enabled():
+            return super().frames(latent)
+        x = self._decode_raw(latent).float()  # a fresh tensor: the renderer's output + background
+        return x.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+
     # -- training -------------------------------------------------------------------------------
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
