@@ -53,13 +53,14 @@ renderer would buy in pixel throughput, before anyone trains one."""
 
 
 def renderer_rows(model, device: str, seconds: float, batch: int = 256) -> list[dict]:
-    """Frames/s and MFLOP per frame of the model's renderer architecture at each of RENDERER_DEPTHS."""
+    """Frames/s and MFLOP per frame of the model's renderer architecture at its own cnn depth, then
+    each other one of RENDERER_DEPTHS."""
     from wmgym.model.ensemble_nets import Renderer
 
     cfg = model.cfg
     latent = model.renderer.fc[0].in_features
     rows = []
-    for depth in RENDERER_DEPTHS:
+    for depth in dict.fromkeys((cfg.cnn_depth, *RENDERER_DEPTHS)):
         r = Renderer(cfg.image_size, depth, latent, cfg.hidden).to(device).eval()
         x = torch.randn(batch, latent, device=device)
         with torch.inference_mode():
@@ -100,8 +101,9 @@ def cpu_description() -> str:
     except OSError:
         pass
     flags = cpu_flags()
-    ext = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{name} ({', '.join(ext) or 'no AVX2'})"
+    known = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    ext = [f for f in known if f in flags]
+    return f"{name} ({', '.join(ext) if ext else 'none of ' + ', '.join(known)})"
 
 
 def truth_steps_per_s(task: str, seconds: float) -> dict:
@@ -199,10 +201,10 @@ def main() -> None:
         base = renderers[0]["frames_per_s"]
         lines += [
             "",
-            f"The renderer alone (random weights, fp32, batch 256) by cnn depth ({RENDERER_DEPTHS[0]}: the "
-            "shipped one's); a frame per env step in pixel mode, so this bounds the pixel rows:",
+            f"The renderer alone (random weights, fp32, batch 256) by cnn depth ({renderers[0]['depth']}: the "
+            "model's own, first); a frame per env step in pixel mode, so this bounds the pixel rows:",
             "",
-            "| cnn depth | MFLOP per frame | frames/s | x depth 16 | x truth (1 proc) |",
+            f"| cnn depth | MFLOP per frame | frames/s | x depth {renderers[0]['depth']} | x truth (1 proc) |",
             "|---:|---:|---:|---:|---:|",
         ]
         lines += [

@@ -84,11 +84,12 @@ def ceiling(task: str, frames: int, seed: int = 0) -> dict:
         "frames": len(true),
         "mask_fraction": float(masks.mean()),
         "interior_share_of_mask": float(interior.sum() / max(masks.sum(), 1)),
-        "x_blind_psnr_mask": float(np.median(psnr(one, true, masks))),
-        "x_blind_psnr_interior": float(np.median(psnr(one, true, interior))),
-        "x_blind_psnr_full_frame": float(np.median(psnr(one, true))),
-        "x_blind_mean_psnr_mask": float(np.median(psnr(mean, true, masks))),
-        "x_blind_mean_psnr_full_frame": float(np.median(psnr(mean, true))),
+        # nanmedian: a frame whose (eroded) mask is empty has no masked PSNR
+        "x_blind_psnr_mask": float(np.nanmedian(psnr(one, true, masks))),
+        "x_blind_psnr_interior": float(np.nanmedian(psnr(one, true, interior))),
+        "x_blind_psnr_full_frame": float(np.nanmedian(psnr(one, true))),
+        "x_blind_mean_psnr_mask": float(np.nanmedian(psnr(mean, true, masks))),
+        "x_blind_mean_psnr_full_frame": float(np.nanmedian(psnr(mean, true))),
         "tolerance_db": pixel_tol[0].threshold if pixel_tol else None,
         "shipped_h1_db": _shipped_h1(task),
     }
@@ -136,7 +137,7 @@ def main() -> None:
     start = time.perf_counter()
     result = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "machine": f"{os.cpu_count()} cores, CPU only",
+        "machine": f"{os.cpu_count()} cores, MUJOCO_GL={os.environ['MUJOCO_GL']}",
         "date": time.strftime("%Y-%m-%d"),
         "tasks": {t: ceiling(t, args.frames) for t in args.tasks},
     }

@@ -257,6 +257,10 @@ def test_the_uncertainty_error_leaves_out_state_entries_that_do_not_vary():
     expected = np.sqrt(np.mean(((pred - truth)[..., :2] / spread) ** 2, -1))
     np.testing.assert_allclose(err, expected)
     assert np.corrcoef(err.ravel(), arm_error.ravel())[0, 1] > 0.99  # the arm's error, not the rounding's
+    # exact constants (most of the state) must not drag the threshold to 0 and let jitter back in
+    many = np.concatenate([truth, np.zeros((40, 10, 4))], -1)
+    err2, left_out2 = scaled_state_error(np.concatenate([pred, np.zeros((40, 10, 4))], -1), many, valid)
+    assert left_out2 == [2, 3, 4, 5, 6] and np.allclose(err2, expected)
     # nothing that varies: the error in the state's own units
     flat = np.zeros((4, 2, 2))
     err, left_out = scaled_state_error(flat + 1.0, flat, np.ones((4, 2), bool))

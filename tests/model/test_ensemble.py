@@ -169,9 +169,11 @@ def test_interface_shapes_and_dtypes(model):
     frames = model.decode(lat)
     assert frames.shape == (3, 6, *IMG, 3) and frames.min() >= 0 and frames.max() <= 1
     assert model.frames(lat).dtype == torch.uint8
-    with torch.no_grad():  # the in-place path gives the generic decode's values
+    with torch.no_grad():  # the in-place path gives the generic decode's values, and writes into no buffer
+        background = model.background.clone()
         expected = (model.decode(lat) * 255).round().to(torch.uint8)
         torch.testing.assert_close(model.frames(lat), expected, rtol=0, atol=0)
+        assert torch.equal(model.background, background)
     out = model.open_loop(_context(batch), batch["action"])
     assert set(out) == {"state", "reward", "cont", "terminated", "uncertainty", "pixels"}
     assert all(v.shape[:2] == (3, 6) for v in out.values()) and out["pixels"].dtype == torch.uint8
