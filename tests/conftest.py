@@ -18,3 +18,19 @@ def dream_checkpoint(tmp_path_factory):
     cfg = TrainConfig(preset="debug", steps=3, batch_size=2, seq_len=8, heldout_fraction=0.2, device="cpu")
     train([root / "data"], root / "run", cfg, progress=False)
     return root / "run" / "checkpoint"
+
+
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """Import a script of benchmarks/ by name (they are scripts, not a package): ``benchmark_script("predictability")``."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

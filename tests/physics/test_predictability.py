@@ -1,23 +1,11 @@
 """benchmarks/predictability.py: MuJoCo against a slightly heavier MuJoCo, by the calibration's rule."""
 
-import importlib.util
-from pathlib import Path
-
 from wmgym.calibrate import CalibrationConfig
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "predictability.py"
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("predictability", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_same_physics_is_trusted_every_step_and_heavier_physics_drifts():
+def test_the_same_physics_is_trusted_every_step_and_heavier_physics_drifts(benchmark_script):
     cfg = CalibrationConfig(state_episodes=4, horizon=8, context=2)
-    out = _module().horizons("reacher", [1.0, 3.0], cfg, policy=None)
+    out = benchmark_script("predictability").horizons("reacher", [1.0, 3.0], cfg, policy=None)
     same, heavy = out["1"]["fingertip - target"], out["3"]["fingertip - target"]
     assert same == {"horizon": 8, "median_h50": 0.0}
     assert heavy["median_h50"] > 0.0 and heavy["horizon"] <= 8

@@ -1,22 +1,10 @@
 """benchmarks/pixel_ceiling.py: how well a renderer blind to the torso's x can draw the robot."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).parents[2] / "benchmarks" / "pixel_ceiling.py"
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("pixel_ceiling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_moving_the_unobserved_x_scrolls_the_floor_but_keeps_the_robot_in_view():
-    r = _module().ceiling("half_cheetah", frames=3)
+def test_moving_the_unobserved_x_scrolls_the_floor_but_keeps_the_robot_in_view(benchmark_script):
+    r = benchmark_script("pixel_ceiling").ceiling("half_cheetah", frames=3)
     assert r["frames"] == 3 and 0.0 < r["mask_fraction"] < 0.2
     # the robot stays where the tracking camera puts it (its pixels still mostly match) ...
     assert 12.0 < r["x_blind_psnr_mask"] < 60.0
