@@ -50,6 +50,7 @@ import torch  # noqa: E402
 
 from wmgym.checkpoint import load_model  # noqa: E402
 from wmgym.data import collect, load_episodes  # noqa: E402
+from wmgym.data.store import dataset_has_pixels  # noqa: E402
 from wmgym.metrics import psnr  # noqa: E402
 from wmgym.tasks import get_task  # noqa: E402
 from wmgym.train import TrainConfig, open_loop, train  # noqa: E402
@@ -67,7 +68,10 @@ class Frames(int):
     falls, where an episode's length depends on the policy."""
 
 
-# name, policy, episodes (None: fill the frame budget; Frames(n): about n frames), noise, seed
+# name, policy, episodes (None: fill the frame budget; Frames(n): about n frames), noise, seed. A plan's
+# "state_data" (same fields, episodes counted) are collected unrendered (`collect(pixels=False)`), for the
+# dynamics alone: a state costs MuJoCo microseconds, a frame milliseconds and 12 KB. They are outside the
+# frame budget, and need --split (or --renderer-from): a run that trains the renderer draws no state-only data.
 PLANS = {
     "reacher": {
         "data": [("random", "random", 330, 0.0, 0), ("ou", "ou-noise", 330, 0.0, 0), ("sac", "sac", 320, 0.3, 0)],
@@ -84,6 +88,14 @@ PLANS = {
     },
     "pusher": {
         "data": [("random", "random", 165, 0.0, 0), ("ou", "ou-noise", 165, 0.0, 0), ("sac", "sac", 165, 0.3, 0)],
+        # 8x the framed data, unrendered (~2 minutes): with the dynamics' steps bf16 buys on a CPU that
+        # computes it, the fingertip's open-loop error at h=15 fell 24% in 10-minute pilots
+        # (benchmarks/results/dynamics_data_pusher*.md)
+        "state_data": [
+            ("random", "random", 1320, 0.0, 7),
+            ("ou", "ou-noise", 1320, 0.0, 7),
+            ("sac", "sac", 1320, 0.3, 7),
+        ],
         "eval": [("ou", "ou-noise", 0.0), ("sac", "sac", 0.3)],
     },
     "hopper": {
@@ -143,6 +155,11 @@ def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
                     break
                 n += more
         frames += sum(len(e) + 1 for e in load_episodes(out)[1])
+        paths.append(out)
+    for name, policy, n, noise, seed in PLANS[task].get("state_data", []):  # unrendered: the dynamics only
+        policy, stand_in = _policy(policy, sac)
+        out = work / f"state-{name}"
+        collect(task, n, out, policy=policy, seed=seed, workers=2, noise=0.0 if stand_in else noise, pixels=False)
         paths.append(out)
     return paths
 
@@ -266,7 +283,12 @@ def write_md(path: Path, result: dict) -> None:
         f"Machine: {result['machine']}; {result['date']}.",
         "",
         f"Training: {result['train']['steps']} steps in {result['train']['minutes']:.1f} min, "
-        f"{result['train']['frames_per_s']:.0f} frames/s, batch {result['train']['batch']}; data {result['data_frames']} frames.",
+        f"{result['train']['frames_per_s']:.0f} frames/s, batch {result['train']['batch']}; data {result['data_frames']} frames"
+        + (
+            f" and {result['state_only_frames']} state-only (unrendered) for the dynamics."
+            if result.get("state_only_frames")
+            else "."
+        ),
         "",
         f"Open loop on {result['eval']['episodes']} held-out episodes, {CONTEXT} context frames:",
         "",
@@ -341,8 +363,11 @@ def train_run(
     import multiprocessing as mp
 
     renderer_run = run.with_name(run.name + "-renderer")
+    # The renderer trains in fp32 whatever --precision says: bf16 made its step only 1.09x faster on an
+    # AVX512-BF16 CPU (the dynamics' 1.6x), and bf16's 8-bit mantissa is a frame's own quantum.
+    renderer_cfg = replace(cfg, train_only=RENDERER, precision="fp32")
     child = mp.get_context("spawn").Process(
-        target=_train_quietly, args=(data, renderer_run, replace(cfg, train_only=RENDERER)), name="train-renderer"
+        target=_train_quietly, args=(data, renderer_run, renderer_cfg), name="train-renderer"
     )
     child.start()
     try:
@@ -378,7 +403,12 @@ def main() -> None:
         help="ensemble presets: size of the latent part z inferred from frames (default: the preset's; "
         "a full-state model needs it where the frames show what the state omits, e.g. half_cheetah's floor)",
     )
-    p.add_argument("--precision", default="fp32", help="training autocast: fp32, bf16 or auto")
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        help="training autocast: fp32, bf16 or auto (bf16 where the CPU computes it); with --split the "
+        "renderer's process trains in fp32",
+    )
     p.add_argument("--lr", type=float, default=6e-4)
     p.add_argument(
         "--model", default=None, help="evaluate this zoo model or checkpoint instead of --work's run (trains nothing)"
@@ -419,6 +449,11 @@ def main() -> None:
             "--split trains an ensemble's renderer apart from its dynamics: a full-state ensemble preset only, "
             "without --learned-dim (the frame encoder feeds both)"
         )
+    if PLANS[args.task].get("state_data") and not (args.split or args.renderer_from or args.dynamics_from):
+        p.error(
+            f"{args.task}'s plan has state-only data, which train only the dynamics: train with --split "
+            "(or retrain one half with --renderer-from/--dynamics-from)"
+        )
     take = None
     if args.renderer_from is not None or args.dynamics_from is not None:
         if args.split or args.proprio_only or args.learned_dim or not args.preset.startswith("ensemble-"):
@@ -433,7 +468,9 @@ def main() -> None:
             p.error(f"{take[0]} is not a finished training run (no {take[0] / 'checkpoint'}): give a run folder")
     torch.manual_seed(0)
     data = collect_data(args.task, args.work, args.sac)
-    frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data)
+    framed = [d for d in data if dataset_has_pixels(d)]
+    frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in framed)
+    state_frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data if d not in framed)
     if frames > FRAME_BUDGET:  # e.g. a --work collected by an older plan with more episodes per source
         raise SystemExit(
             f"{args.work} holds {frames} frames, over the {FRAME_BUDGET} budget of this task's plan (PLANS): "
@@ -484,6 +521,7 @@ def main() -> None:
         + (" (proprioception only)" if args.proprio_only else "")
         + (f" + {args.learned_dim}-d z from frames" if args.learned_dim is not None else ""),
         "data_frames": frames,
+        "state_only_frames": state_frames,
         "train": {
             "steps": steps,
             "minutes": minutes,

@@ -232,6 +232,8 @@ def _video(name: str, argv: list[str]) -> int:
         if not 0 <= episode < len(episodes):
             raise ValueError(f"--episode must be in 0..{len(episodes) - 1}, got {episode}")
         pixels = episodes[episode].pixels
+        if pixels is None:
+            raise ValueError(f"{data} is a state-only dataset (collected with --no-pixels): it has no frames to show")
         captions = [f"episode {episode}, step {t}" for t in range(len(pixels))]
         print(f"wrote {write_mp4(pixels, out, fps=fps, captions=captions)}")
         return 0

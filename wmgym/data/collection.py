@@ -61,6 +61,7 @@ def collect(
     progress: bool = True,
     start_states: np.ndarray | None = None,
     perturbation: str | None = None,
+    pixels: bool = True,
 ) -> CollectResult:
     """Collect ``episodes`` episodes of ``task`` with ``policy`` into the dataset folder ``out``.
 
@@ -88,6 +89,8 @@ def collect(
         perturbation: collect from this "real robot" instead of nominal MuJoCo: a variant of the task
             (``wmgym perturbations``), a .json spec or a `wmgym.truth.perturb.Perturbation`. The dataset
             records it (``wmgym.json``: ``perturbation``), and a resumed collection must repeat it.
+        pixels: render the frames. False: a state-only dataset, unrendered (MuJoCo alone, ~50x faster
+            here): data a full-state model's dynamics train on (`TrainConfig.train_only`), not its renderer.
     """
     spec = get_task(task)
     spec.require_truth("cannot collect episodes")  # recorded data: no MuJoCo env to run
@@ -104,7 +107,10 @@ def collect(
             "process (~250 MB); more workers than cores only adds memory and switching",
             stacklevel=2,
         )
-    env = TruthEnv(spec, perturbation=perturbation)  # a bad perturbation fails here, before anything is written
+    obs_mode = None if pixels else ("state",)
+    env = TruthEnv(
+        spec, obs_mode, perturbation=perturbation
+    )  # a bad perturbation fails here, before anything is written
     robot = env.perturbation
     noise = parse_policy(policy)[1] if noise is None else noise
     policy = parse_policy(policy)[0]
@@ -114,7 +120,7 @@ def collect(
         if start_states.ndim != 2 or len(start_states) == 0:
             raise ValueError(f"start_states must be (M, n) physics states, got shape {start_states.shape}")
         env.reset(options={"physics_state": start_states[0]})  # checks the state's size for this task
-    record = _record(spec, policy, seed, noise, out, start_states, robot)
+    record = _record(spec, policy, seed, noise, out, start_states, robot, pixels)
     storage, done = _open(out, record, env)
     env.close()
     todo = range(done, episodes)
@@ -132,7 +138,7 @@ def collect(
     interrupted = False
     with _signals_as_interrupt() as signals:
         try:
-            for index, ep in _episodes(spec, policy, seed, noise, todo, workers, start_states, robot):
+            for index, ep in _episodes(spec, policy, seed, noise, todo, workers, start_states, robot, obs_mode):
                 with signals.deferred():  # an episode is written whole, with its count, or not at all
                     store.append_episode(storage, index, episode_seed(seed, index), ep)
                     steps, added = steps + len(ep), added + 1
@@ -158,11 +164,15 @@ def collect(
     return result
 
 
-def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, starts=None, robot=None) -> dict:
+def _record(
+    spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, starts=None, robot=None, pixels: bool = True
+) -> dict:
     policy_name = policy_identity(policy)  # an SB3 file is named with the hash of its bytes
     label = policy if not policy.endswith(".zip") else f"sb3-{Path(policy.split(':')[-1]).stem}"
     if robot is not None:
         label = f"{robot.name}-{label}"
+    if not pixels:
+        label = f"{label}-state"
     dataset_id = out.name if "-v" in out.name else f"{spec.name}-{label}-v0"
     return {
         "format": 1,
@@ -173,21 +183,26 @@ def _record(spec: TaskSpec, policy: str, seed: int, noise: float, out: Path, sta
         "noise": noise,
         "start_states": None if starts is None else hashlib.sha256(starts.tobytes()).hexdigest()[:16],
         "perturbation": None if robot is None else robot.to_dict(),
-        "description": f"{spec.gym_id} rendered at {spec.image_size[0]}x{spec.image_size[1]} by wmgym, "
+        **({} if pixels else {"pixels": False}),  # only where false: records before it had frames
+        "description": (
+            f"{spec.gym_id} rendered at {spec.image_size[0]}x{spec.image_size[1]} by wmgym, "
+            if pixels
+            else f"{spec.gym_id}'s state alone (unrendered) by wmgym, "
+        )
         + ("" if robot is None else f"perturbed as the real-robot variant {robot.name!r} (see 'perturbation'), ")
         + f"behaviour policy {policy_name}, seed {seed}; infos['physics_state'] is MuJoCo's "
         "mjSTATE_INTEGRATION state before each observation.",
     }
 
 
-_MUST_MATCH = ("task", "policy", "seed", "noise", "start_states", "perturbation")
+_MUST_MATCH = ("task", "policy", "seed", "noise", "start_states", "perturbation", "pixels")
 
 
 def _open(out: Path, record: dict, env: TruthEnv):
     existing = store.read_record(out)
     if existing is not None:
         wanted = json.loads(json.dumps(record))  # as stored: tuples become lists
-        diff = [k for k in _MUST_MATCH if k != "task" and existing.get(k) != wanted[k]]
+        diff = [k for k in _MUST_MATCH if k != "task" and existing.get(k) != wanted.get(k)]
         # specs compare as specs: fields that are not compared (tolerances, rules) may be added later
         if TaskSpec.from_dict(existing["task"]) != TaskSpec.from_dict(record["task"]):
             diff.insert(0, "task")
@@ -212,11 +227,11 @@ def _open(out: Path, record: dict, env: TruthEnv):
 
 
 def _episodes(
-    spec, policy, seed, noise, todo: range, workers: int, starts=None, robot=None
+    spec, policy, seed, noise, todo: range, workers: int, starts=None, robot=None, obs_mode=None
 ) -> Iterator[tuple[int, store.EpisodeArrays]]:
     """Finished episodes in index order, from this process or a pool of workers."""
     if workers == 1 or len(todo) <= 1:
-        _init_worker(spec, policy, noise, starts, robot)
+        _init_worker(spec, policy, noise, starts, robot, obs_mode)
         try:
             yield from ((i, _run_episode((seed, i))) for i in todo)
         finally:
@@ -225,7 +240,7 @@ def _episodes(
     # spawn, not fork: a forked child would share the parent's GL and torch thread state.
     ctx = mp.get_context("spawn")
     pool = ctx.Pool(
-        min(workers, len(todo)), initializer=_init_pool_worker, initargs=(spec, policy, noise, starts, robot)
+        min(workers, len(todo)), initializer=_init_pool_worker, initargs=(spec, policy, noise, starts, robot, obs_mode)
     )
     try:
         yield from zip(todo, pool.imap(_run_episode, [(seed, i) for i in todo]), strict=True)
@@ -286,17 +301,17 @@ def _unguarded_main_line() -> tuple[str, int] | None:
 _WORKER: dict = {}
 
 
-def _init_pool_worker(spec: TaskSpec, policy: str, noise: float, starts=None, robot=None) -> None:
+def _init_pool_worker(spec: TaskSpec, policy: str, noise: float, starts=None, robot=None, obs_mode=None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
     if policy.endswith(".zip"):
         import torch
 
         torch.set_num_threads(1)  # one process per core already
-    _init_worker(spec, policy, noise, starts, robot)
+    _init_worker(spec, policy, noise, starts, robot, obs_mode)
 
 
-def _init_worker(spec: TaskSpec, policy: str, noise: float, starts=None, robot=None) -> None:
-    env = TruthEnv(spec, perturbation=robot)
+def _init_worker(spec: TaskSpec, policy: str, noise: float, starts=None, robot=None, obs_mode=None) -> None:
+    env = TruthEnv(spec, obs_mode, perturbation=robot)
     _WORKER.update(env=env, policy=make_policy(policy, env, noise), starts=starts)
 
 
@@ -313,7 +328,7 @@ def _run_episode(seed_index: tuple[int, int]) -> store.EpisodeArrays:
         physics=True,
     )
     return store.EpisodeArrays(
-        pixels=ep.obs["pixels"],
+        pixels=ep.obs.get("pixels"),
         state=ep.obs["state"],
         actions=ep.actions,
         rewards=ep.rewards,

@@ -42,6 +42,9 @@ class SequenceSampler:
         seed: seeds which windows are drawn; `state_dict` saves the generator for exact resume.
         weights: share of each batch drawn from each dataset, in order (normalized); None: every window
             of the split equally likely (datasets count by their frames).
+        pixels: batches hold frames, drawn only from datasets that have them; a state-only dataset
+            (``wmgym collect --no-pixels``) then only counts in `all_episodes` (the data statistics).
+            False: no frames, windows from every dataset (what a full-state model's dynamics train on).
 
     Example:
         >>> sampler = SequenceSampler(["data/reacher-random"], seq_len=32, batch_size=16)
@@ -60,6 +63,7 @@ class SequenceSampler:
         split_seed: int = 0,
         seed: int = 0,
         weights: Sequence[float] | None = None,
+        pixels: bool = True,
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -69,21 +73,41 @@ class SequenceSampler:
         if not paths:
             raise ValueError("SequenceSampler needs at least one dataset folder")
         self.spec: TaskSpec | None = None
+        self.pixels = pixels
         self.episodes: list[EpisodeArrays] = []
+        """The episodes of this split that windows are drawn from."""
+        self.all_episodes: list[EpisodeArrays] = []
+        """Every episode of this split, state-only ones included when ``pixels`` leaves them out of
+        the windows: the data statistics are taken over these, so a run with frames and one without,
+        on the same datasets, normalize alike."""
         self.other_split: list[EpisodeArrays] = []
         """Episodes of the other split (e.g. the held-out ones of a train sampler), for evaluation."""
         other = SPLITS[1 - SPLITS.index(split)]
-        rows = []  # observations of this split in each dataset
-        for path in paths:
+        rows, used, kept = [], [], []  # observations of this split in each dataset drawn from
+        for k, path in enumerate(paths):
             spec, eps = load_episodes(path)
             self._check_compatible(spec, path)
             splits = split_episodes(len(eps), heldout_fraction, split_seed)
-            self.episodes += [eps[i] for i in splits[split]]
+            mine = [eps[i] for i in splits[split]]
+            self.all_episodes += mine
+            if pixels and any(ep.pixels is None for ep in eps):
+                continue  # state only: no frames to draw
+            self.episodes += mine
             self.other_split += [eps[i] for i in splits[other]]
-            rows.append(sum(len(eps[i]) + 1 for i in splits[split]))
+            rows.append(sum(len(ep) + 1 for ep in mine))
+            used.append(path)
+            kept.append(k)
+        if not used:
+            raise ValueError(
+                f"none of the datasets {', '.join(map(str, paths))} has frames: they are state-only "
+                "(wmgym collect --no-pixels), which train only a full-state model's dynamics; add a dataset "
+                "collected with frames"
+            )
         self.seq_len, self.batch_size = seq_len, batch_size
-        self._weights, self._bounds = _weighted(weights, rows, seq_len, split, paths)
-        self._table = episode_rows(self.episodes)
+        if weights is not None and len(weights) == len(paths):
+            weights = [weights[k] for k in kept]  # a state-only dataset's share is not drawn here
+        self._weights, self._bounds = _weighted(weights, rows, seq_len, split, used)
+        self._table = episode_rows(self.episodes, pixels)
         n = len(self._table["reward"])
         if n < seq_len:
             raise ValueError(
@@ -98,7 +122,7 @@ class SequenceSampler:
         return len(self._table["reward"])
 
     def sample(self) -> dict[str, np.ndarray]:
-        """One batch: ``pixels`` uint8 (B,T,H,W,3), ``state`` (B,T,S), ``action`` (B,T,A), ``reward``
+        """One batch: ``pixels`` uint8 (B,T,H,W,3) (unless ``pixels`` is false), ``state`` (B,T,S), ``action`` (B,T,A), ``reward``
         (B,T), ``terminated`` (B,T) bool, ``is_first`` (B,T) bool."""
         if self._weights is None:
             starts = self.rng.integers(0, self.num_frames - self.seq_len + 1, size=self.batch_size)
@@ -149,15 +173,19 @@ def _weighted(weights, rows: list[int], seq_len: int, split: str, paths) -> tupl
     return w / w.sum(), np.stack([ends - np.asarray(rows), ends], 1)
 
 
-def episode_rows(episodes: list[EpisodeArrays]) -> dict[str, np.ndarray]:
-    """Concatenate episodes into one table of T+1 rows each, in the replay convention above."""
+def episode_rows(episodes: list[EpisodeArrays], pixels: bool = True) -> dict[str, np.ndarray]:
+    """Concatenate episodes into one table of T+1 rows each, in the replay convention above (without
+    frames where ``pixels`` is false)."""
 
     def shifted(x, fill):  # value received on arriving at row t: none for the first row
         return np.concatenate([np.full((1, *x.shape[1:]), fill, x.dtype), x])
 
     cols = {"pixels": [], "state": [], "action": [], "reward": [], "terminated": [], "is_first": []}
+    if not pixels:
+        del cols["pixels"]
     for ep in episodes:
-        cols["pixels"].append(ep.pixels)
+        if pixels:
+            cols["pixels"].append(ep.pixels)
         cols["state"].append(ep.state)
         cols["action"].append(shifted(ep.actions, 0))
         cols["reward"].append(shifted(ep.rewards, 0))

@@ -37,7 +37,7 @@ DATA = "data"
 class EpisodeArrays:
     """One episode as numpy arrays: T steps, T+1 observations."""
 
-    pixels: np.ndarray  # uint8 (T+1, H, W, 3)
+    pixels: np.ndarray | None  # uint8 (T+1, H, W, 3); None in a state-only dataset (unrendered: dynamics only)
     state: np.ndarray  # float32 (T+1, S)
     actions: np.ndarray  # float32 (T, A)
     rewards: np.ndarray  # float32 (T,)
@@ -125,9 +125,12 @@ def open_for_append(out: Path) -> tuple[MinariStorage, int]:
 
 
 def append_episode(storage: MinariStorage, index: int, seed: int, ep: EpisodeArrays) -> None:
-    """Write one finished episode as Minari episode ``index`` (``state`` only if it has entries,
-    ``infos["physics_state"]`` only if there is one)."""
-    observations = {"pixels": ep.pixels, **({"state": ep.state} if ep.state.shape[-1] else {})}
+    """Write one finished episode as Minari episode ``index`` (``pixels`` only if it has frames,
+    ``state`` only if it has entries, ``infos["physics_state"]`` only if there is one)."""
+    observations = {
+        **({"pixels": ep.pixels} if ep.pixels is not None else {}),
+        **({"state": ep.state} if ep.state.shape[-1] else {}),
+    }
     storage.update_episodes(
         [
             EpisodeBuffer(
@@ -155,9 +158,9 @@ def load_episodes(path: str | Path) -> tuple[TaskSpec, list[EpisodeArrays]]:
 
 def _arrays(ep) -> EpisodeArrays:
     """A Minari episode as arrays; recorded data may lack the state (no proprioception: (T+1, 0))
-    and the physics state (None)."""
-    pixels = ep.observations["pixels"]
-    state = ep.observations.get("state", np.zeros((len(pixels), 0), np.float32))
+    and the physics state (None), a state-only dataset the frames (None)."""
+    pixels = ep.observations.get("pixels")
+    state = ep.observations.get("state", np.zeros((len(ep.actions) + 1, 0), np.float32))
     return EpisodeArrays(
         pixels=pixels,
         state=state.astype(np.float32),
@@ -167,6 +170,17 @@ def _arrays(ep) -> EpisodeArrays:
         truncations=ep.truncations.astype(bool),
         physics_state=(ep.infos or {}).get("physics_state"),
     )
+
+
+def has_pixels(record: dict) -> bool:
+    """Whether a dataset (its wmgym record) holds frames; a state-only one (``wmgym collect --no-pixels``)
+    holds the state alone, what the dynamics of a full-state model train on."""
+    return record.get("pixels", True)
+
+
+def dataset_has_pixels(path: str | Path) -> bool:
+    """`has_pixels` of the dataset folder ``path``."""
+    return has_pixels(read_record(_dataset_root(path)))
 
 
 def action_space(path: str | Path) -> gym.spaces.Box:
@@ -189,7 +203,8 @@ def fingerprint(path: str | Path) -> str:
             raw["total_steps"],
         ]
         # only where there is one, so the fingerprints of nominal datasets (in checkpoints) stay as they were
-        + ([record["perturbation"]] if record.get("perturbation") else []),
+        + ([record["perturbation"]] if record.get("perturbation") else [])
+        + (["state-only"] if not has_pixels(record) else []),
         sort_keys=True,
     )
     return hashlib.sha256(key.encode()).hexdigest()[:16]

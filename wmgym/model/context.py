@@ -63,6 +63,10 @@ class ContextBank:
     def from_episodes(cls, episodes, k: int = 4, per_episode: int = 1) -> ContextBank:
         """The first ``k+1`` frames of each episode (and ``per_episode - 1`` later windows)."""
         picks = []
+        if any(ep.pixels is None for ep in episodes):
+            raise ValueError(
+                "a context starts from real frames, and some of these episodes have none (state-only data)"
+            )
         for ep in episodes:
             starts = np.linspace(0, max(len(ep) - k, 0), per_episode).astype(int) if per_episode > 1 else [0]
             picks += [(ep, s) for s in starts if s + k <= len(ep)]

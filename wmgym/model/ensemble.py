@@ -219,12 +219,15 @@ class EnsembleWorldModel(WorldModelBase):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of a (B, T) batch (tensors as `wmgym.data.SequenceSampler` gives, on this device): the
-        open-loop loss of the dynamics, and the heads and renderer on the true latents of all rows."""
+        open-loop loss of the dynamics, and the heads and renderer on the true latents of all rows. A
+        full-state model whose renderer is frozen needs no ``pixels`` (a state-only batch)."""
         cfg = self.cfg
+        if "pixels" not in batch and (self.encoder is not None or self._trains("image")):
+            raise ValueError("this batch has no frames, and the model's renderer or frame encoder trains on them")
         # With a frame encoder, only the rows the renderer trains on carry its gradient: the encoder's
         # backward pass over every frame of the batch is most of a step's cost on a CPU.
         rows = self._draw_image_rows(batch["pixels"]) if self.encoder is not None and cfg.encoder_grad_rows else None
-        seq = self.observe(batch["pixels"], batch["state"], batch["action"], batch["is_first"], rows)
+        seq = self.observe(batch.get("pixels"), batch["state"], batch["action"], batch["is_first"], rows)
         first = batch["is_first"].clone()
         first[:, 0] = True
         losses = {

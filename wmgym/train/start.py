@@ -132,18 +132,21 @@ def _adam(model: WorldModel, config: TrainConfig) -> torch.optim.Optimizer:
 def context_bank(sampler: SequenceSampler, k: int = 4, most: int = 64) -> ContextBank:
     """Real starts saved with every checkpoint: the first frames of up to ``most`` held-out episodes
     (training episodes if none is held out), so a dream loads without the training data at hand."""
-    episodes = [ep for ep in sampler.other_split if len(ep) >= k] or [ep for ep in sampler.episodes if len(ep) >= k]
+    framed = [ep for ep in sampler.other_split if len(ep) >= k and ep.pixels is not None]
+    episodes = framed or [ep for ep in sampler.episodes if len(ep) >= k and ep.pixels is not None]
     return ContextBank.from_episodes(episodes[:most], k=k)
 
 
 def _data_statistics(sampler: SequenceSampler):
-    """State mean and std, and the median of 2,000 random frames (gathered without copying them all)."""
-    states = np.concatenate([ep.state for ep in sampler.episodes])
-    ends = np.cumsum([len(ep.pixels) for ep in sampler.episodes])
+    """State mean and std over every training episode (state-only ones included), and the median of
+    2,000 random frames (gathered without copying them all)."""
+    states = np.concatenate([ep.state for ep in sampler.all_episodes])
+    framed = [ep for ep in sampler.all_episodes if ep.pixels is not None]
+    ends = np.cumsum([len(ep.pixels) for ep in framed])
     pick = np.sort(np.random.default_rng(0).choice(ends[-1], size=min(ends[-1], 2000), replace=False))
     which = np.searchsorted(ends, pick, side="right")
-    starts = ends - np.array([len(ep.pixels) for ep in sampler.episodes])
-    frames = np.stack([sampler.episodes[e].pixels[i - starts[e]] for e, i in zip(which, pick, strict=True)])
+    starts = ends - np.array([len(ep.pixels) for ep in framed])
+    frames = np.stack([framed[e].pixels[i - starts[e]] for e, i in zip(which, pick, strict=True)])
     background = np.median(frames, axis=0).round().astype(np.uint8)
     return states.mean(0), states.std(0), background
 

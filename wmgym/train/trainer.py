@@ -87,6 +87,7 @@ def train(
     device = resolve_device(config.device, local_rank)
     rank, world = _init_distributed(device)
     out = Path(out)
+    frames = _needs_frames(config, data)
     sampler = SequenceSampler(  # reads the data before anything is written
         data,
         config.seq_len,
@@ -95,6 +96,7 @@ def train(
         config.heldout_fraction,
         seed=config.seed + rank,
         weights=config.data_weights,
+        pixels=frames,
     )
     with _claimed(out, rank, world, device) as recovered:
         if recovered:
@@ -106,6 +108,35 @@ def train(
         finally:
             _close(run)
     return run.model
+
+
+FRAMELESS_PARTS = frozenset({"dynamics", "reward_head", "cont_head", "state_head"})
+"""The parts of a full-state ensemble that train without frames (on the state vector alone)."""
+
+
+def _needs_frames(config: TrainConfig, data) -> bool:
+    """Whether this run trains anything that sees frames; if not, its batches carry none and it
+    draws from state-only datasets too. Raises ValueError where state-only data would go unused."""
+    from wmgym.data.store import dataset_has_pixels
+
+    paths = [data] if isinstance(data, str | Path) else list(data)
+    state_only = [str(p) for p in paths if not dataset_has_pixels(p)]
+    frameless = (
+        bool(config.train_only)
+        and set(config.train_only) <= FRAMELESS_PARTS
+        and config.preset.startswith("ensemble-")
+        and not config.proprio_only
+        and not config.learned_dim
+    )
+    if state_only and not config.train_only:
+        raise ValueError(
+            f"{', '.join(state_only)}: state-only data (collected with --no-pixels) trains only a full-state "
+            "ensemble's dynamics and heads, and this run trains every part. Train those parts apart "
+            f"(train_only={tuple(sorted(FRAMELESS_PARTS - {'state_head'}))}) and the renderer in a second run "
+            "on the same data, then join them (wmgym.train.parts.take_parts; benchmarks/world_model.py --split "
+            "does all three), or leave the state-only datasets out"
+        )
+    return not frameless
 
 
 @contextmanager
@@ -127,11 +158,16 @@ def _setup(sampler, data, out: Path, config: TrainConfig, rank: int, world: int,
     """The model (fresh, fine-tuned or resumed), the run's config.json and logs."""
     torch.manual_seed(config.seed)
     need = config.eval_context + config.eval_horizon
-    heldout = [ep for ep in sampler.other_split if len(ep) + 1 >= need][:8]
+    heldout = [ep for ep in sampler.other_split if len(ep) + 1 >= need and ep.pixels is not None][:8]
     context = start.context_bank(sampler)
     ckpt_dir = out / checkpoint.CHECKPOINT
     saved, changes = start.resume_point(ckpt_dir, config, sampler, data, out)
     model, optimizer = start.model_and_optimizer(config, sampler, ckpt_dir, saved, device, rank)
+    if not sampler.pixels and getattr(model, "encoder", None) is not None:
+        raise ValueError(
+            "this model infers part of its latent from frames (a frame encoder), so its dynamics cannot train "
+            "without them; train it on datasets with frames"
+        )
     anchor = start.anchor_weights(config, model, device)
     step = saved["step"] if saved else 0
     if step and rank == 0 and progress:
