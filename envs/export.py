@@ -39,7 +39,11 @@ def main() -> None:
     card = {
         "name": args.name,
         "task": config["task"]["name"],
-        "data": {"frames": results["data_frames"], "datasets": config["datasets"]},
+        "data": {
+            "frames": results["data_frames"],
+            **({"state_only_frames": results["state_only_frames"]} if results.get("state_only_frames") else {}),
+            "datasets": config["datasets"],
+        },
         "training": {**results["train"], "preset": config["train"]["preset"], "command": results["command"]},
         "heldout_open_loop": by_h,
         "summary": {

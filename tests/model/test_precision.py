@@ -25,6 +25,14 @@ def test_auto_picks_bf16_only_where_the_hardware_computes_it(device_type, flags,
     assert choose_precision(device_type, flags, cuda_bf16) == expected
 
 
+@pytest.mark.parametrize("batch, expected", [(None, "bf16"), (1, "fp32"), (64, "fp32"), (256, "bf16"), (4096, "bf16")])
+def test_on_a_cpu_auto_picks_bf16_only_for_batches_where_it_paid(batch, expected):
+    native = AVX2 | {"avx512f", "avx512_bf16"}
+    assert choose_precision("cpu", native, False, batch) == expected
+    assert choose_precision("cpu", AVX2, False, batch) == "fp32"
+    assert choose_precision("cuda", set(), True, batch) == "bf16"  # a GPU's batch is never too small
+
+
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: fpu avx2 amx_bf16\n\nprocessor\t: 1\n")

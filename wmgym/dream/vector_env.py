@@ -62,8 +62,9 @@ class DreamVectorEnv(VectorEnv):
         autoreset: reset finished envs in the same step (a vector env's contract); `DreamEnv` turns it off.
         precision: ``"fp32"`` (default: a vector env then equals single envs to float tolerance),
             ``"bf16"`` autocast, or ``"auto"``: bf16 only where the hardware computes it natively
-            (CUDA GPUs with bf16; CPUs with AVX512-BF16 or AMX), since on an AVX2-only CPU bf16 made
-            the dream 5-14x slower (`wmgym.model.precision.choose_precision`).
+            (CUDA GPUs with bf16; CPUs with AVX512-BF16 or AMX, for 256 envs or more), since on an
+            AVX2-only CPU bf16 made the dream 5-14x slower, and on one with AVX512-BF16 0.74x as fast
+            for one env (`wmgym.model.precision.choose_precision`).
         array_type: ``"numpy"`` (default) or ``"torch"``: what `reset` and `step` return (see above).
         threads: torch's intra-op threads while this env resets and steps on a CPU (restored after).
             None: 1 thread for up to ``SMALL_BATCH`` envs, torch's own setting for more: on small
@@ -116,7 +117,7 @@ class DreamVectorEnv(VectorEnv):
         self.uncertainty_threshold, self.sample, self.autoreset = uncertainty_threshold, sample, autoreset
         self.array_type = checks.array_type(array_type)
         self.render_mode = render_mode
-        self._bf16 = resolve_precision(precision, self.device) == "bf16"
+        self._bf16 = resolve_precision(precision, self.device, num_envs) == "bf16"
         self._threads = _step_threads(threads, num_envs, self.device)
         self.single_action_space = spaces.Box(action_space.low, action_space.high, dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, num_envs)

@@ -2,7 +2,9 @@
 
 bf16 autocast is fast only where the hardware does bf16 arithmetic: on CUDA GPUs that support it,
 and on CPUs with AVX512-BF16 or AMX-BF16. On an AVX2-only CPU torch emulates it and a training step
-runs 5-14x slower than in fp32, so ``auto`` picks fp32 there. Shared by training and the dream side.
+runs 5-14x slower than in fp32, so ``auto`` picks fp32 there; on a CPU that has it, only for batches
+of at least `CPU_BF16_MIN_BATCH` rows (below, fp32 was as fast or faster). Shared by training and the
+dream side.
 """
 
 from __future__ import annotations
@@ -17,20 +19,30 @@ from wmgym.errors import DeviceError
 PRECISIONS = ("auto", "bf16", "fp32")
 CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 """/proc/cpuinfo flags of CPUs that compute in bf16 natively (Cooper Lake, Sapphire Rapids, Zen 4+)."""
+CPU_BF16_MIN_BATCH = 256
+"""On a CPU with native bf16, the fewest rows per call for which ``auto`` picks it: on an AMD EPYC with
+AVX512-BF16 (benchmarks/results/dream_throughput.md, 2026-12-02) the reacher dream in bf16 ran 0.74x
+fp32's steps/s at batch 1, 0.99x at 64, 1.36x at 256 and 1.32x at 1,024 (state), 1.78x at 256
+(pixels); a training step (32x16 windows) 1.6x for the dynamics."""
 
 
-def choose_precision(device_type: str, cpu_flags: Iterable[str], cuda_bf16_supported: bool) -> str:
-    """``"bf16"`` where the hardware computes in bf16 natively, else ``"fp32"`` (pure: no probing).
+def choose_precision(
+    device_type: str, cpu_flags: Iterable[str], cuda_bf16_supported: bool, batch: int | None = None
+) -> str:
+    """``"bf16"`` where the hardware computes in bf16 natively and it pays, else ``"fp32"`` (pure: no probing).
 
     Args:
         device_type: ``torch.device.type``: ``"cuda"``, ``"cpu"``, ...
         cpu_flags: the CPU's flags (as in /proc/cpuinfo); used for ``"cpu"``.
         cuda_bf16_supported: ``torch.cuda.is_bf16_supported()``; used for ``"cuda"``.
+        batch: rows per call (a dream's envs); on a CPU, below `CPU_BF16_MIN_BATCH` fp32 is as fast or
+            faster. None: large (a training step).
     """
     if device_type == "cuda":
         return "bf16" if cuda_bf16_supported else "fp32"
     if device_type == "cpu":
-        return "bf16" if CPU_BF16_FLAGS & set(cpu_flags) else "fp32"
+        native = bool(CPU_BF16_FLAGS & set(cpu_flags))
+        return "bf16" if native and (batch is None or batch >= CPU_BF16_MIN_BATCH) else "fp32"
     return "fp32"
 
 
@@ -47,15 +59,16 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
     return frozenset()
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``precision`` (``auto``, ``bf16`` or ``fp32``) as ``bf16`` or ``fp32`` for ``device``."""
+def resolve_precision(precision: str, device: torch.device, batch: int | None = None) -> str:
+    """``precision`` (``auto``, ``bf16`` or ``fp32``) as ``bf16`` or ``fp32`` for ``device`` (and, for
+    ``auto``, ``batch`` rows per call: `choose_precision`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision != "auto":
         return precision
     flags = cpu_flags() if device.type == "cpu" else ()
     cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    return choose_precision(device.type, flags, cuda_bf16)
+    return choose_precision(device.type, flags, cuda_bf16, batch)
 
 
 def resolve_device(name: str | torch.device, local_rank: int = 0) -> torch.device:
