@@ -17,7 +17,7 @@ from wmgym.train import TrainConfig
 
 # Flags that README.md, docs/, envs/*/README.md, benchmarks/ and .ci/run use: they must keep working.
 DOCUMENTED_FLAGS = {
-    "collect": ["--task", "--episodes", "--out", "--policy", "--seed", "--workers", "--noise"],
+    "collect": ["--task", "--episodes", "--out", "--policy", "--seed", "--workers", "--noise", "--no-pixels"],
     "train": [
         *["--data", "--out", "--preset", "--steps", "--minutes", "--batch-size", "--seq-len", "--lr", "--seed"],
         *["--device", "--precision", "--compile", "--eval-every", "--checkpoint-every"],
