@@ -89,12 +89,13 @@ def train_dynamics(
     lr: float = 1e-3,
     decay: float = 0.3,
     bf16: bool = False,
+    changes: dict | None = None,
 ) -> tuple[EnsembleWorldModel, int]:
     """The ensemble's dynamics trained by its open-loop loss alone for ``minutes`` (lr decayed to 0
     over the last ``decay`` of them, as the recipes do), in fp32 or under bf16 autocast."""
     torch.manual_seed(seed)
     states = np.concatenate([s for s, _ in eps])
-    cfg = ensemble_small(state_dim=states.shape[1], action_dim=eps[0][1].shape[1])
+    cfg = ensemble_small(state_dim=states.shape[1], action_dim=eps[0][1].shape[1], **(changes or {}))
     model = EnsembleWorldModel(cfg)
     model.set_data_statistics(states.mean(0), states.std(0), np.zeros((*cfg.image_size, 3), np.uint8))
     s, a = _windows(eps, seq_len)
@@ -150,12 +151,12 @@ def trust_horizon(median: np.ndarray, threshold: float) -> int:
 
 
 def _trial(args: tuple) -> dict:
-    task, sac, frames, minutes, seed, eval_eps, precision = args
+    task, sac, frames, minutes, seed, eval_eps, precision, variant = args
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     eps = plan_episodes(task, sac, frames, seed)
     collect_s = time.perf_counter() - t0
-    model, steps = train_dynamics(eps, minutes, seed, bf16=precision == "bf16")
+    model, steps = train_dynamics(eps, minutes, seed, bf16=precision == "bf16", changes=parse_variant(variant))
     spec = get_task(task)
     tols = {t.name: t.threshold for t in spec.trust.tolerances if t.kind == "state"}
     rows = {}
@@ -172,10 +173,22 @@ def _trial(args: tuple) -> dict:
         "frames": frames_made,
         "episodes": len(eps),
         "precision": precision,
+        "variant": variant,
         "collect_s": collect_s,
         "steps": steps,
         "eval": rows,
     }
+
+
+def parse_variant(variant: str) -> dict:
+    """``"horizon=15,hidden=512"`` -> EnsembleConfig changes (integers); ``""``: the preset."""
+    out = {}
+    for part in filter(None, variant.split(",")):
+        key, _, value = part.partition("=")
+        if key not in ("horizon", "hidden", "layers", "members") or not value.isdigit():
+            raise ValueError(f"a variant is key=value pairs of horizon, hidden, layers, members; got {part!r}")
+        out[key] = int(value)
+    return out
 
 
 def _eval_errors(task, model, eval_eps) -> dict[str, dict[str, np.ndarray]]:
@@ -193,6 +206,12 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0, help="training minutes of each (one thread)")
     p.add_argument("--eval-episodes", type=int, default=40, help="held-out episodes per evaluation source")
     p.add_argument("--precision", nargs="+", default=["fp32"], help="fp32 and/or bf16 (autocast): one trial per pair")
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=[""],
+        help='model changes per trial, e.g. horizon=15 hidden=512 ("": the preset); one trial per combination',
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
     args = p.parse_args()
@@ -205,7 +224,17 @@ def main() -> None:
         eval_eps[policy] = state_episodes(args.task, name, args.eval_episodes, noise, 9_000 + k)
     if any(x not in ("fp32", "bf16") for x in args.precision):
         p.error(f"--precision takes fp32 and bf16, got {args.precision}")
-    jobs = [(args.task, args.sac, f, args.minutes, args.seed, eval_eps, x) for x in args.precision for f in args.frames]
+    for v in args.variants:
+        try:
+            parse_variant(v)
+        except ValueError as e:
+            p.error(str(e))
+    jobs = [
+        (args.task, args.sac, f, args.minutes, args.seed, eval_eps, x, v)
+        for v in args.variants
+        for x in args.precision
+        for f in args.frames
+    ]
     with mp.get_context("spawn").Pool(len(jobs)) as pool:
         trials = pool.map(_trial, jobs)
     result = {
@@ -217,11 +246,10 @@ def main() -> None:
         "trials": trials,
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    stem = (
-        args.results / f"dynamics_data_{args.task}"
-        if args.precision == ["fp32"]
-        else args.results / (f"dynamics_data_{args.task}_{'_'.join(args.precision)}")
-    )
+    name = f"dynamics_data_{args.task}" + ("" if args.precision == ["fp32"] else "_" + "_".join(args.precision))
+    if args.variants != [""]:
+        name += "_" + "_".join(v.replace("=", "").replace(",", "-") or "preset" for v in args.variants)
+    stem = args.results / name
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(_markdown(result))
     print(stem.with_suffix(".md").read_text())
@@ -247,14 +275,15 @@ def _markdown(r: dict) -> str:
         lines += [
             f"## {name}",
             "",
-            "| frames | precision | steps | source | " + " | ".join(f"h={h}" for h in hs) + " | trust |",
-            "|---:|---|---:|---|" + "---:|" * (len(hs) + 1),
+            "| frames | precision | model | steps | source | " + " | ".join(f"h={h}" for h in hs) + " | trust |",
+            "|---:|---|---|---:|---|" + "---:|" * (len(hs) + 1),
         ]
         for t in r["trials"]:
             for src, row in t["eval"].items():
                 med = row[name]["median_by_h"]
                 lines.append(
-                    f"| {t['frames']:,} | {t.get('precision', 'fp32')} | {t['steps']:,} | {src} | "
+                    f"| {t['frames']:,} | {t.get('precision', 'fp32')} | {t.get('variant') or 'preset'} | "
+                    f"{t['steps']:,} | {src} | "
                     + " | ".join(f"{med[h]:.4f}" for h in hs)
                     + f" | {row[name]['trust']} |"
                 )

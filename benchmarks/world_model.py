@@ -404,6 +404,12 @@ def main() -> None:
         "a full-state model needs it where the frames show what the state omits, e.g. half_cheetah's floor)",
     )
     p.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        help="ensemble presets: steps of the open-loop loss (default: the preset's, 10); below --seq-len",
+    )
+    p.add_argument(
         "--precision",
         default="fp32",
         help="training autocast: fp32, bf16 or auto (bf16 where the CPU computes it); with --split the "
@@ -478,6 +484,7 @@ def main() -> None:
         )
     eval_eps, smooth = collect_eval(args.task, args.work, args.sac, args.eval_episodes)
     suffix = ("-split" if args.split else "") + (f"-z{args.learned_dim}" if args.learned_dim is not None else "")
+    suffix += f"-h{args.horizon}" if args.horizon is not None else ""
     if take is not None:
         suffix = "-new-dynamics" if take[1] == RENDERER else "-new-renderer"
     run = args.work / ("run-" + args.preset + ("-proprio" if args.proprio_only else "") + suffix)
@@ -495,6 +502,7 @@ def main() -> None:
             preset=args.preset,
             proprio_only=args.proprio_only,
             learned_dim=args.learned_dim,
+            horizon=args.horizon,
             minutes=minutes,
             batch_size=args.batch_size,
             seq_len=args.seq_len,
@@ -519,7 +527,8 @@ def main() -> None:
         "task": args.task,
         "preset": args.preset
         + (" (proprioception only)" if args.proprio_only else "")
-        + (f" + {args.learned_dim}-d z from frames" if args.learned_dim is not None else ""),
+        + (f" + {args.learned_dim}-d z from frames" if args.learned_dim is not None else "")
+        + (f", {args.horizon}-step open-loop loss" if args.horizon is not None else ""),
         "data_frames": frames,
         "state_only_frames": state_frames,
         "train": {
@@ -541,6 +550,7 @@ def main() -> None:
     if args.preset != "small":
         stem = f"world_model_{args.task}_{args.preset}" + ("_proprio" if args.proprio_only else "")
         stem += f"_z{args.learned_dim}" if args.learned_dim is not None else ""
+        stem += f"_h{args.horizon}" if args.horizon is not None else ""
     if args.eval_episodes != EVAL_EPISODES:
         stem += f"_eval{args.eval_episodes}"
     (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -56,6 +56,9 @@ def test_every_field_has_a_one_line_docstring_and_the_config_is_frozen():
         ({"weight_decay": -0.1}, "weight_decay must be a number >= 0"),
         ({"learned_dim": -1}, "learned_dim must be a whole number of at least 0"),
         ({"learned_dim": 4, "preset": "small"}, "learned_dim needs an ensemble preset"),
+        ({"horizon": 0, "preset": "ensemble-small"}, "horizon must be a whole number of at least 1"),
+        ({"horizon": 4, "preset": "small"}, "horizon needs an ensemble preset"),
+        ({"horizon": 32, "preset": "ensemble-small", "seq_len": 32}, "horizon must be below seq_len"),
     ],
 )
 def test_bad_values_are_refused_when_the_config_is_made(changes, message):

@@ -33,3 +33,10 @@ def test_a_model_that_predicts_no_change_errs_by_how_far_the_truth_moved(pilot):
     k = pilot.CONTEXT
     want = np.stack([np.linalg.norm(s[k + 1 : k + 21, 8:10] - s[k, 8:10], axis=-1) for s, _ in eps])
     np.testing.assert_allclose(err, want, atol=1e-5)
+
+
+def test_variants_change_only_the_named_sizes(pilot):
+    assert pilot.parse_variant("") == {}
+    assert pilot.parse_variant("horizon=15,hidden=512") == {"horizon": 15, "hidden": 512}
+    with pytest.raises(ValueError, match="key=value pairs of horizon, hidden"):
+        pilot.parse_variant("lr=0.1")

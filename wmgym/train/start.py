@@ -107,6 +107,8 @@ def _fresh_model(config: TrainConfig, sampler: SequenceSampler):
         cfg = proprio(cfg, _proprio_indices(sampler.spec))
     if config.learned_dim is not None:
         cfg = cfg.replace(learned_dim=config.learned_dim)
+    if config.horizon is not None:
+        cfg = cfg.replace(horizon=config.horizon)
     model = build(cfg)
     model.set_data_statistics(*_data_statistics(sampler))
     return model
