@@ -6,9 +6,11 @@ import dataclasses
 import inspect
 
 import pytest
+from tiny import tiny_config
 
+from wmgym import checkpoint
 from wmgym.errors import RunFolderError
-from wmgym.train import TrainConfig
+from wmgym.train import TrainConfig, train
 from wmgym.train.config import FIXED_ON_RESUME
 
 
@@ -97,3 +99,9 @@ def test_weight_decay_makes_the_optimizer_adamw_and_zero_keeps_adam():
     plain, decayed = _adam(net, TrainConfig()), _adam(net, TrainConfig(weight_decay=0.1))
     assert type(plain) is torch.optim.Adam and type(decayed) is torch.optim.AdamW
     assert decayed.param_groups[0]["weight_decay"] == 0.1
+
+
+def test_the_open_loop_horizon_is_set_by_the_training_config(data, tmp_path):
+    model = train([data], tmp_path / "run", tiny_config(preset="ensemble-debug", steps=1, horizon=7), progress=False)
+    assert model.cfg.horizon == 7  # the debug preset's own is 4
+    assert checkpoint.load_model(tmp_path / "run" / "checkpoint")[0].cfg.horizon == 7

@@ -83,7 +83,7 @@ class SequenceSampler:
         self.other_split: list[EpisodeArrays] = []
         """Episodes of the other split (e.g. the held-out ones of a train sampler), for evaluation."""
         other = SPLITS[1 - SPLITS.index(split)]
-        rows, used, kept = [], [], []  # observations of this split in each dataset drawn from
+        rows, kept = [], []  # observations of this split in each dataset drawn from, and its index
         for k, path in enumerate(paths):
             spec, eps = load_episodes(path)
             self._check_compatible(spec, path)
@@ -95,9 +95,8 @@ class SequenceSampler:
             self.episodes += mine
             self.other_split += [eps[i] for i in splits[other]]
             rows.append(sum(len(ep) + 1 for ep in mine))
-            used.append(path)
             kept.append(k)
-        if not used:
+        if not kept:
             raise ValueError(
                 f"none of the datasets {', '.join(map(str, paths))} has frames: they are state-only "
                 "(wmgym collect --no-pixels), which train only a full-state model's dynamics; add a dataset "
@@ -106,7 +105,7 @@ class SequenceSampler:
         self.seq_len, self.batch_size = seq_len, batch_size
         if weights is not None and len(weights) == len(paths):
             weights = [weights[k] for k in kept]  # a state-only dataset's share is not drawn here
-        self._weights, self._bounds = _weighted(weights, rows, seq_len, split, used)
+        self._weights, self._bounds = _weighted(weights, rows, seq_len, split, [paths[k] for k in kept])
         self._table = episode_rows(self.episodes, pixels)
         n = len(self._table["reward"])
         if n < seq_len:
@@ -122,8 +121,8 @@ class SequenceSampler:
         return len(self._table["reward"])
 
     def sample(self) -> dict[str, np.ndarray]:
-        """One batch: ``pixels`` uint8 (B,T,H,W,3) (unless ``pixels`` is false), ``state`` (B,T,S), ``action`` (B,T,A), ``reward``
-        (B,T), ``terminated`` (B,T) bool, ``is_first`` (B,T) bool."""
+        """One batch: ``pixels`` uint8 (B,T,H,W,3) (unless ``pixels`` is false), ``state`` (B,T,S),
+        ``action`` (B,T,A), ``reward`` (B,T), ``terminated`` (B,T) bool, ``is_first`` (B,T) bool."""
         if self._weights is None:
             starts = self.rng.integers(0, self.num_frames - self.seq_len + 1, size=self.batch_size)
         else:  # a dataset per window, then a window inside it
@@ -180,9 +179,14 @@ def episode_rows(episodes: list[EpisodeArrays], pixels: bool = True) -> dict[str
     def shifted(x, fill):  # value received on arriving at row t: none for the first row
         return np.concatenate([np.full((1, *x.shape[1:]), fill, x.dtype), x])
 
-    cols = {"pixels": [], "state": [], "action": [], "reward": [], "terminated": [], "is_first": []}
-    if not pixels:
-        del cols["pixels"]
+    cols = {
+        **({"pixels": []} if pixels else {}),
+        "state": [],
+        "action": [],
+        "reward": [],
+        "terminated": [],
+        "is_first": [],
+    }
     for ep in episodes:
         if pixels:
             cols["pixels"].append(ep.pixels)
