@@ -8,6 +8,7 @@ import time
 import minari
 import numpy as np
 import pytest
+from minari.dataset.minari_storage import MinariStorage
 
 from wmgym.cli import main as cli
 from wmgym.data import DatasetExistsError, collect, episode_seed, load_episodes
@@ -167,6 +168,16 @@ def test_rerun_of_a_complete_collection_changes_nothing(tmp_path):
     result = collect("reacher", 2, out, workers=1, progress=False)
     assert result.new_episodes == 0 and result.episodes == 2
     assert sorted(p.stat().st_mtime_ns for p in out.rglob("*.arrow")) == before
+
+
+def test_recorded_dataset_size_is_minaris_own_count_after_a_resume(tmp_path):
+    # wmgym keeps Minari's dataset_size as a running total (Minari recounts every file per episode)
+    out = tmp_path / "d"
+    collect("inverted_pendulum", 3, out, pixels=False, workers=1, progress=False)
+    collect("inverted_pendulum", 40, out, pixels=False, workers=1, progress=False)
+    recorded = json.loads((out / "data" / "metadata.json").read_text())["dataset_size"]
+    full = MinariStorage.read(out / "data").get_size()
+    assert recorded == full and full > 0
 
 
 def test_sb3_policy_collects_with_its_own_actions(tmp_path):
