@@ -75,6 +75,13 @@ class Frames(int):
 PLANS = {
     "reacher": {
         "data": [("random", "random", 330, 0.0, 0), ("ou", "ou-noise", 330, 0.0, 0), ("sac", "sac", 320, 0.3, 0)],
+        # 8x the framed data, unrendered, as pusher's (the renderer is what limits reacher's trust, and it
+        # draws the arm where the dynamics put it)
+        "state_data": [
+            ("random", "random", 2600, 0.0, 7),
+            ("ou", "ou-noise", 2600, 0.0, 7),
+            ("sac", "sac", 2600, 0.3, 7),
+        ],
         "eval": [("ou", "ou-noise", 0.0), ("sac", "sac", 0.3)],
     },
     "inverted_pendulum": {
