@@ -126,20 +126,21 @@ def open_for_append(out: Path) -> tuple[MinariStorage, int]:
 
 class _RunningSize:
     """Minari's ``get_size`` kept as a running total: Minari calls it after every episode it writes, and
-    it stats every file of the dataset, so writing n episodes cost O(n^2) (0.3 s an episode at 3,000
-    episodes of Reacher state, 5,000 would take most of an hour). Each episode's folder is complete when
-    it is asked (data, then its metadata.json), so a folder is counted once, the first time it is seen."""
+    it stats every file of the dataset, so writing n episodes cost O(n^2) (ad hoc: 309 ms an episode at
+    3,000 episodes of Reacher state; 8.6 ms with this). Each episode's folder is complete when it is
+    asked (data, then its metadata.json), so a folder is counted once, the first time it is seen."""
 
     def __init__(self, data_path: Path):
         self.path, self.seen, self.bytes = Path(data_path), set(), 0
 
     def __call__(self) -> float:
+        top = 0  # the files beside the episode folders (metadata.json), which change
         for entry in os.scandir(self.path):
-            if entry.is_dir() and entry.name not in self.seen:
+            if not entry.is_dir():
+                top += entry.stat().st_size
+            elif entry.name not in self.seen:  # every path's st_size, folders' too, as Minari counts
                 self.seen.add(entry.name)
-                # every path's st_size, folders' too, as Minari counts
                 self.bytes += entry.stat().st_size + sum(f.stat().st_size for f in Path(entry.path).glob("**/*"))
-        top = sum(e.stat().st_size for e in os.scandir(self.path) if e.is_file())  # metadata.json
         return float(np.round((self.bytes + top) / 1e6, 1))  # in MB, as Minari's
 
 
