@@ -38,5 +38,6 @@ def test_a_model_that_predicts_no_change_errs_by_how_far_the_truth_moved(pilot):
 def test_variants_change_only_the_named_sizes(pilot):
     assert pilot.parse_variant("") == {}
     assert pilot.parse_variant("horizon=15,hidden=512") == {"horizon": 15, "hidden": 512}
+    assert pilot.parse_variant("horizon=31,seq_len=32,batch=16") == {"horizon": 31, "seq_len": 32, "batch": 16}
     with pytest.raises(ValueError, match="key=value pairs of horizon, hidden"):
         pilot.parse_variant("lr=0.1")
