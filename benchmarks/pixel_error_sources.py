@@ -120,6 +120,8 @@ def main(
         "date": time.strftime("%Y-%m-%d"),
         "model": str(model),
         "rollouts": int(len(true_px)),
+        "context": int(k),
+        "horizon": int(true_px.shape[1]),
         "tolerance_db": tol.threshold,
         "seconds": round(time.perf_counter() - start, 1),
         "rows": rows,
@@ -139,7 +141,7 @@ def markdown(r: dict) -> str:
         "",
         f"Command: `{r['command']}`  ",
         f"Date: {r['date']}; {r['rollouts']} rendered paired rollouts of the calibration (its policies, seeds, "
-        f"4 context steps, 50 open-loop), {r['seconds']:.0f} s.",
+        f"{r['context']} context steps, {r['horizon']} open-loop), {r['seconds']:.0f} s.",
         "",
         "Median PSNR (dB) over the robot's and target's pixels by horizon; `inside for` = steps the median "
         f"stays at or above the calibration's {r['tolerance_db']:g} dB (the pixel criterion without its baselines).",
