@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from wmgym.errors import DeviceError
-from wmgym.model.precision import choose_precision, cpu_flags, resolve_device, resolve_precision
+from wmgym.model.precision import (
+    PrecisionProbe,
+    choose_precision,
+    cpu_flags,
+    faster_precision,
+    resolve_device,
+    resolve_precision,
+)
 
 AVX2 = {"sse4_2", "avx", "avx2", "fma"}
 
@@ -59,3 +66,35 @@ def test_devices_this_machine_lacks_are_named():
     else:
         with pytest.raises(DeviceError, match="CUDA device"):
             resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_the_probe_alternates_times_all_but_each_first_step_and_picks_the_faster():
+    probe = PrecisionProbe(steps=2)
+    fake = {"fp32": [9.0, 2.0, 2.2], "bf16": [9.0, 1.0, 1.4]}  # the first of each: warm-up, not counted
+    order = []
+    while not probe.done:
+        p = probe.next()
+        order.append(p)
+        probe.record(p, fake[p].pop(0))
+    assert order == ["fp32", "bf16"] * 3
+    assert probe.seconds == {"fp32": [2.0, 2.2], "bf16": [1.0, 1.4]}
+    assert probe.chosen == "bf16"
+    assert probe.summary() == {"chosen": "bf16", "median_s": {"fp32": 2.1, "bf16": 1.2}, "steps": 2}
+    with pytest.raises(ValueError, match="at least 1 timed step"):
+        PrecisionProbe(steps=0)
+    fresh = PrecisionProbe()
+    with pytest.raises(ValueError, match="asked for a fp32 step"):
+        fresh.record("bf16", 1.0)
+
+
+@pytest.mark.parametrize(
+    "seconds, expected",
+    [
+        ({"fp32": [1.0, 1.1, 5.0], "bf16": [1.2, 1.2, 1.2]}, "fp32"),  # the median, not the mean
+        ({"fp32": [2.0], "bf16": [1.0]}, "bf16"),
+        ({"fp32": [1.0], "bf16": [1.0]}, "fp32"),  # a tie keeps the reference numerics
+        ({"fp32": [2.0], "bf16": []}, "fp32"),
+    ],
+)
+def test_faster_precision_is_the_lower_median(seconds, expected):
+    assert faster_precision(seconds) == expected

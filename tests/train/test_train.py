@@ -135,3 +135,22 @@ def test_fine_tuning_starts_from_a_run_folder_s_weights(data, tmp_path, monkeypa
     tuned = train([data], tmp_path / "tuned", tiny_config(steps=1, init_from=str(tmp_path / "base")), progress=False)
     assert json.loads((tmp_path / "tuned" / "checkpoint" / "config.json").read_text())["step"] == 1
     assert any(not torch.equal(tuned.state_dict()[k], v) for k, v in _params(base).items())
+
+
+def test_auto_on_a_cpu_with_native_bf16_trains_on_in_the_precision_it_measured_faster(data, tmp_path, monkeypatch):
+    from wmgym.model import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512f", "amx_bf16"}))
+    steps = 2 * (1 + precision.PROBE_STEPS)
+    train([data], tmp_path / "run", tiny_config(steps=steps + 2, precision="auto"), progress=False)
+    run_cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    probe = run_cfg["precision_probe"]
+    assert run_cfg["precision"] == probe["chosen"] in ("fp32", "bf16")
+    fp32, bf16 = probe["median_s"]["fp32"], probe["median_s"]["bf16"]
+    assert fp32 > 0 and bf16 > 0 and probe["chosen"] == ("bf16" if bf16 < fp32 else "fp32")
+    ckpt = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert ckpt["precision"] == probe["chosen"] and ckpt["precision_probe"] == probe
+    # a resume keeps what was measured instead of measuring again
+    train([data], tmp_path / "run", tiny_config(steps=steps + 4, precision="auto"), progress=False)
+    resumed = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert resumed["step"] == steps + 4 and resumed["precision_probe"] == probe

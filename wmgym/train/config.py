@@ -77,8 +77,11 @@ class TrainConfig:
     device: str = "auto"
     """auto (this process's CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."""
     precision: str = "auto"
-    """auto, bf16 or fp32 autocast. auto is bf16 on CUDA GPUs that support it and on CPUs with
-    AVX512-BF16 or AMX-BF16, else fp32 (bf16 is 5-14x slower on AVX2-only CPUs)."""
+    """auto, bf16 or fp32 autocast. auto is bf16 on CUDA GPUs that support it; fp32 on CPUs without
+    AVX512-BF16 or AMX-BF16 (bf16 is 5-14x slower on AVX2-only CPUs); on CPUs with them, the first 10
+    steps alternate both, timed, and the run trains on in the faster (recorded as ``precision`` and
+    ``precision_probe`` in its config.json; a resume keeps it). Give bf16 or fp32 for a bit-exact
+    resume within those first steps."""
     compile: bool = False
     """torch.compile the model: slower on CPU (benchmarks/results/train_step.md), not yet measured on CUDA."""
     heldout_fraction: float = 0.05

@@ -24,7 +24,7 @@ from wmgym import checkpoint
 from wmgym.data.sampler import SequenceSampler
 from wmgym.errors import CheckpointError, RunFolderError, TrainingDivergedError
 from wmgym.model import ContextBank, WorldModel
-from wmgym.model.precision import resolve_device, resolve_precision
+from wmgym.model.precision import PrecisionProbe, resolve_device, resolve_precision
 from wmgym.train import run as run_folder
 from wmgym.train import start
 from wmgym.train.config import TrainConfig
@@ -51,6 +51,7 @@ class _Run:
     context: ContextBank
     heldout: list
     bf16: bool
+    probe: PrecisionProbe | None
     writer: object | None
     bar: tqdm
     step: int
@@ -173,9 +174,11 @@ def _setup(sampler, data, out: Path, config: TrainConfig, rank: int, world: int,
     if step and rank == 0 and progress:
         told = "".join(f", {k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
         print(f"resuming {out} from step {step}{told}")
-    precision = resolve_precision(config.precision, device)
+    precision, probe = _precision(config, device, world, saved)
     history = (saved or {}).get("train_changes", []) + ([{"step": step, "changes": changes}] if changes else [])
     meta = start.meta(config, sampler.spec, data, world, precision, history)
+    if saved and saved.get("precision_probe") and precision == saved.get("precision"):
+        meta["precision_probe"] = saved["precision_probe"]
     if rank == 0:
         _write_run_config(out, meta, model)
     bar = tqdm(
@@ -196,12 +199,26 @@ def _setup(sampler, data, out: Path, config: TrainConfig, rank: int, world: int,
         context=context,
         heldout=heldout,
         bf16=precision == "bf16",
+        probe=probe,
         writer=_writer(out) if rank == 0 else None,
         bar=bar,
         step=step,
         saved_step=step if saved else None,
         first_step=step,
     )
+
+
+def _precision(config: TrainConfig, device, world: int, saved: dict | None) -> tuple[str, PrecisionProbe | None]:
+    """The run's autocast precision, and a `PrecisionProbe` where ``auto`` is settled by the clock: on
+    a CPU whose flags say bf16 is native, one process (the ranks of a DDP run would have to agree). A
+    resume keeps what its run measured, so it goes on as it would have uninterrupted."""
+    precision = resolve_precision(config.precision, device)
+    if config.precision != "auto" or precision != "bf16" or device.type != "cpu" or world != 1:
+        return precision, None
+    measured = (saved or {}).get("precision_probe")
+    if measured:
+        return measured["chosen"], None
+    return "measuring", PrecisionProbe()
 
 
 def _loop(run: _Run) -> None:
@@ -235,9 +252,11 @@ def _close(run: _Run) -> None:
 
 def _train_step(run: _Run) -> None:
     """One gradient step on a fresh batch; refuses to apply a non-finite update."""
+    began = time.perf_counter()
+    bf16 = run.bf16 if run.probe is None else run.probe.next() == "bf16"
     batch = {k: torch.as_tensor(v, device=run.device) for k, v in run.sampler.sample().items()}
     try:
-        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.bf16):
+        with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=bf16):
             loss, metrics = run.net(batch)
         if run.anchor:
             pull = sum(((p - p0) ** 2).sum() for p, p0 in run.anchor)
@@ -258,10 +277,26 @@ def _train_step(run: _Run) -> None:
         group["lr"] = lr
     metrics["lr"] = lr
     run.optimizer.step()
+    if run.probe is not None:
+        _probed(run, "bf16" if bf16 else "fp32", time.perf_counter() - began)
     run.step += 1
     run.frames += run.config.batch_size * run.config.seq_len * run.world
     run.metrics = metrics
     run.bar.update(1)
+
+
+def _probed(run: _Run, precision: str, seconds: float) -> None:
+    """Record a probe step; once the probe is done, train on in the faster precision and say which
+    in the run's config.json (and every checkpoint after)."""
+    run.probe.record(precision, seconds)
+    if not run.probe.done:
+        return
+    summary = run.probe.summary()
+    run.bf16 = summary["chosen"] == "bf16"
+    run.meta = {**run.meta, "precision": summary["chosen"], "precision_probe": summary}
+    run.probe = None
+    if run.rank == 0:
+        _write_run_config(run.out, run.meta, run.model)
 
 
 def _lr_factor(run: _Run) -> float:
