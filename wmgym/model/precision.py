@@ -51,8 +51,9 @@ def choose_precision(
 PROBE_STEPS = 4
 """Timed training steps per precision when ``auto`` settles a CPU training run by the clock (after one
 untimed step of each): a CPU's flags say bf16 is native, not that it pays at this model's sizes. On an
-Intel Xeon with AMX (2026-12-03, ad hoc, one thread) the reacher dynamics' 15-step loss at batch 32
-ran 0.92x fp32's steps/s in bf16; on an AMD EPYC with AVX512-BF16 1.45x."""
+Intel Xeon with AMX (2026-12-03, ad hoc, one thread) the reacher dynamics' 15-step loss alone at
+batch 32 ran 0.92x fp32's steps/s in bf16 (an AMD EPYC with AVX512-BF16: 1.45x), while the recipe's
+whole dynamics-and-heads step, timed by this probe, was 1.13x: only the run's own steps decide it."""
 
 
 class PrecisionProbe:
