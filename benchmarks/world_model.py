@@ -547,6 +547,8 @@ def main() -> None:
             "lr_decay": how.get("lr_decay", 0.0),
             "frames_per_s": steps * bs * sl / (60 * minutes),
             **({"parts_from": saved["parts_from"]} if saved.get("parts_from") else {}),
+            # what the (dynamics') run trained in; with auto on a CPU, what its first steps measured
+            **{k: saved[k] for k in ("precision", "precision_probe") if saved.get(k)},
         },
         "eval": evaluate(args.task, model, eval_eps, smooth=smooth),
         "imagination": imagination_cost(model, bf16=args.preset in ("debug", "small", "base")),

@@ -174,11 +174,11 @@ def _setup(sampler, data, out: Path, config: TrainConfig, rank: int, world: int,
     if step and rank == 0 and progress:
         told = "".join(f", {k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
         print(f"resuming {out} from step {step}{told}")
-    precision, probe = _precision(config, device, world, saved)
+    precision, probe, measured = _precision(config, device, world, saved)
     history = (saved or {}).get("train_changes", []) + ([{"step": step, "changes": changes}] if changes else [])
     meta = start.meta(config, sampler.spec, data, world, precision, history)
-    if saved and saved.get("precision_probe") and precision == saved.get("precision"):
-        meta["precision_probe"] = saved["precision_probe"]
+    if measured:
+        meta["precision_probe"] = measured
     if rank == 0:
         _write_run_config(out, meta, model)
     bar = tqdm(
@@ -208,17 +208,19 @@ def _setup(sampler, data, out: Path, config: TrainConfig, rank: int, world: int,
     )
 
 
-def _precision(config: TrainConfig, device, world: int, saved: dict | None) -> tuple[str, PrecisionProbe | None]:
-    """The run's autocast precision, and a `PrecisionProbe` where ``auto`` is settled by the clock: on
-    a CPU whose flags say bf16 is native, one process (the ranks of a DDP run would have to agree). A
-    resume keeps what its run measured, so it goes on as it would have uninterrupted."""
+def _precision(
+    config: TrainConfig, device, world: int, saved: dict | None
+) -> tuple[str, PrecisionProbe | None, dict | None]:
+    """The run's autocast precision; a `PrecisionProbe` where ``auto`` is settled by the clock (on a CPU
+    whose flags say bf16 is native, one process: the ranks of a DDP run would have to agree); and the
+    probe's record a resume goes on with (it keeps what its run measured, as if uninterrupted)."""
     precision = resolve_precision(config.precision, device)
     if config.precision != "auto" or precision != "bf16" or device.type != "cpu" or world != 1:
-        return precision, None
+        return precision, None, None
     measured = (saved or {}).get("precision_probe")
     if measured:
-        return measured["chosen"], None
-    return "measuring", PrecisionProbe()
+        return measured["chosen"], None, measured
+    return "measuring", PrecisionProbe(), None
 
 
 def _loop(run: _Run) -> None:
