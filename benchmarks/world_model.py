@@ -143,13 +143,23 @@ def _policy(policy: str, sac: str | None) -> tuple[str, bool]:
     return f"sac:{path}", False
 
 
-def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
+def _collected(out: Path) -> None:
+    """With --reuse-data, ``out`` must already hold a dataset (it is taken as it is)."""
+    if not (out / "data").is_dir():
+        raise SystemExit(f"--reuse-data: {out} holds no dataset; collect it first (run without --reuse-data)")
+
+
+def collect_data(task: str, work: Path, sac: str | None, reuse: bool = False) -> list[Path]:
+    """The task's data plan under ``work``, collected (or resumed); ``reuse``: the datasets already
+    there, as they are (no policy is run, so a retrained --sac, whose file differs, does not refuse them)."""
     spec, paths, frames = get_task(task), [], 0
     for name, policy, n, noise, seed in PLANS[task]["data"]:
         policy, stand_in = _policy(policy, sac)
         out = work / f"data-{name}"
         kwargs = dict(policy=policy, seed=1 if stand_in else seed, workers=2, noise=0.0 if stand_in else noise)
-        if n is not None and not isinstance(n, Frames):
+        if reuse:
+            _collected(out)
+        elif n is not None and not isinstance(n, Frames):
             collect(task, n, out, progress=True, **kwargs)
         else:  # fill the budget: collection resumes, so grow it until one more long episode could overshoot
             room = FRAME_BUDGET - frames - (spec.episode_length + 1) if n is None else int(n)
@@ -166,18 +176,26 @@ def collect_data(task: str, work: Path, sac: str | None) -> list[Path]:
     for name, policy, n, noise, seed in PLANS[task].get("state_data", []):  # unrendered: the dynamics only
         policy, stand_in = _policy(policy, sac)
         out = work / f"state-{name}"
-        collect(task, n, out, policy=policy, seed=seed, workers=2, noise=0.0 if stand_in else noise, pixels=False)
+        if reuse:
+            _collected(out)
+        else:
+            collect(task, n, out, policy=policy, seed=seed, workers=2, noise=0.0 if stand_in else noise, pixels=False)
         paths.append(out)
     return paths
 
 
-def collect_eval(task: str, work: Path, sac: str | None, n: int = EVAL_EPISODES) -> tuple[list, int]:
+def collect_eval(
+    task: str, work: Path, sac: str | None, n: int = EVAL_EPISODES, reuse: bool = False
+) -> tuple[list, int]:
     spec = get_task(task).replace(episode_length=CONTEXT + max(HORIZONS))
     eps, smooth = [], 0
     for name, policy, noise in PLANS[task]["eval"]:
         policy, stand_in = _policy(policy, sac)
         out = work / (f"eval-{name}" if n == EVAL_EPISODES else f"eval-{name}-{n}")  # the first n of one stream
-        collect(spec, n, out, policy=policy, seed=1000, workers=2, noise=0.0 if stand_in else noise, progress=False)
+        if reuse:
+            _collected(out)
+        else:
+            collect(spec, n, out, policy=policy, seed=1000, workers=2, noise=0.0 if stand_in else noise, progress=False)
         loaded = load_episodes(out)[1]
         if name == "ou" and not eps:  # the smooth-noise episodes come first: the max-joint-angle measure
             smooth = len(loaded)
@@ -417,6 +435,12 @@ def main() -> None:
         help="ensemble presets: steps of the open-loop loss (default: the preset's, 10); below --seq-len",
     )
     p.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="ensemble presets: dynamics MLPs (default: the preset's, 5)",
+    )
+    p.add_argument(
         "--precision",
         default="fp32",
         help="training autocast: fp32, bf16 or auto (bf16 where the CPU computes it faster, timed on the first "
@@ -453,6 +477,14 @@ def main() -> None:
         help="train only the renderer (one thread) and take the dynamics and heads of this finished run "
         "(same preset and data): for a model whose states hold and whose pixels do not",
     )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seeds the model's initialization and the batches (not the data)"
+    )
+    p.add_argument(
+        "--reuse-data",
+        action="store_true",
+        help="take the datasets already in --work as they are, collecting nothing (e.g. after --sac was retrained)",
+    )
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--results", type=Path, default=Path(__file__).parent / "results")
@@ -480,7 +512,7 @@ def main() -> None:
         if not (take[0] / "checkpoint").is_dir():
             p.error(f"{take[0]} is not a finished training run (no {take[0] / 'checkpoint'}): give a run folder")
     torch.manual_seed(0)
-    data = collect_data(args.task, args.work, args.sac)
+    data = collect_data(args.task, args.work, args.sac, args.reuse_data)
     framed = [d for d in data if dataset_has_pixels(d)]
     frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in framed)
     state_frames = sum(sum(len(e) + 1 for e in load_episodes(d)[1]) for d in data if d not in framed)
@@ -489,9 +521,11 @@ def main() -> None:
             f"{args.work} holds {frames} frames, over the {FRAME_BUDGET} budget of this task's plan (PLANS): "
             "its data folders were collected by another plan; use a new --work"
         )
-    eval_eps, smooth = collect_eval(args.task, args.work, args.sac, args.eval_episodes)
+    eval_eps, smooth = collect_eval(args.task, args.work, args.sac, args.eval_episodes, args.reuse_data)
     suffix = ("-split" if args.split else "") + (f"-z{args.learned_dim}" if args.learned_dim is not None else "")
     suffix += f"-h{args.horizon}" if args.horizon is not None else ""
+    suffix += f"-k{args.members}" if args.members is not None else ""
+    suffix += f"-seed{args.seed}" if args.seed else ""
     if take is not None:
         suffix = "-new-dynamics" if take[1] == RENDERER else "-new-renderer"
     run = args.work / ("run-" + args.preset + ("-proprio" if args.proprio_only else "") + suffix)
@@ -510,6 +544,8 @@ def main() -> None:
             proprio_only=args.proprio_only,
             learned_dim=args.learned_dim,
             horizon=args.horizon,
+            members=args.members,
+            seed=args.seed,
             minutes=minutes,
             batch_size=args.batch_size,
             seq_len=args.seq_len,
@@ -535,7 +571,8 @@ def main() -> None:
         "preset": args.preset
         + (" (proprioception only)" if args.proprio_only else "")
         + (f" + {args.learned_dim}-d z from frames" if args.learned_dim is not None else "")
-        + (f", {args.horizon}-step open-loop loss" if args.horizon is not None else ""),
+        + (f", {args.horizon}-step open-loop loss" if args.horizon is not None else "")
+        + (f", {args.members} members" if args.members is not None else ""),
         "data_frames": frames,
         "state_only_frames": state_frames,
         "train": {
@@ -560,6 +597,8 @@ def main() -> None:
         stem = f"world_model_{args.task}_{args.preset}" + ("_proprio" if args.proprio_only else "")
         stem += f"_z{args.learned_dim}" if args.learned_dim is not None else ""
         stem += f"_h{args.horizon}" if args.horizon is not None else ""
+        stem += f"_k{args.members}" if args.members is not None else ""
+        stem += f"_seed{args.seed}" if args.seed else ""
     if args.eval_episodes != EVAL_EPISODES:
         stem += f"_eval{args.eval_episodes}"
     (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")

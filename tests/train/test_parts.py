@@ -101,3 +101,16 @@ def test_the_same_data_under_another_path_counts_as_the_same(data, split_runs, t
         checkpoint.read_config(rest)["datasets"][0]["path"] != checkpoint.read_config(renderer)["datasets"][0]["path"]
     )
     assert take_parts(rest, renderer, ("renderer",))["parts"] == ["renderer"]
+
+
+def test_a_renderer_is_taken_across_dynamics_sizes_but_not_across_its_own(data, split_runs, tmp_path):
+    """A run's dynamics may be retrained with another number of members beside a finished run's
+    renderer (the renderer does not depend on them); the dynamics of a run with another number of
+    members are refused, since their weights would not fit."""
+    rest, renderer = split_runs
+    three = tmp_path / "three"
+    train([data], three, _cfg(steps=2, members=3, train_only=REST), progress=False)
+    assert checkpoint.read_config(three)["model"]["members"] == 3
+    assert take_parts(three, renderer, ("renderer",))["parts"] == ["renderer"]
+    with pytest.raises(ValueError, match="differ in model"):
+        take_parts(rest, three, REST)

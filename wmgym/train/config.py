@@ -19,6 +19,7 @@ FIXED_ON_RESUME = (
     "proprio_only",
     "learned_dim",
     "horizon",
+    "members",
     "batch_size",
     "seq_len",
     "seed",
@@ -51,6 +52,10 @@ class TrainConfig:
     ``seq_len``. Each sequence gives ``seq_len - horizon`` windows: seq_len 16 with horizon 15 gives one
     window, 6x fewer rows than horizon 10, and in 10-minute pusher pilots 2.7x the steps and a lower
     error at every horizon (benchmarks/results/dynamics_data_pusher_bf16_horizon15_hidden512.md)."""
+    members: int | None = None
+    """Ensemble presets: dynamics MLPs (None: the preset's, 5). Their disagreement is the uncertainty;
+    fewer members make a cheaper step (more steps in the same minutes), more average out more of each
+    member's error. Fixed once a run has started."""
     batch_size: int = 16
     """Sequences per batch (per process under DDP); fixed once a run has started."""
     seq_len: int = 32
@@ -129,6 +134,10 @@ class TrainConfig:
                     f"horizon must be below seq_len (a window is horizon + 1 rows), got horizon {self.horizon} "
                     f"and seq_len {self.seq_len}: lengthen seq_len or shorten horizon"
                 )
+        if self.members is not None:
+            _check_int("members", self.members, 1)
+            if not self.preset.startswith("ensemble-"):
+                raise ValueError(f"members needs an ensemble preset (ensemble-small, ...), got preset {self.preset!r}")
         _check_choice("precision", self.precision, PRECISIONS)
         for name, least in (("batch_size", 1), ("seq_len", 2), ("seed", 0), ("log_every", 1)):
             _check_int(name, getattr(self, name), least)

@@ -30,13 +30,25 @@ reference was set still matches it."""
 
 _DESCRIPTIVE = frozenset({"reference", "notes", "proprio"})
 
+_OWNED = {
+    "dynamics": frozenset({"members", "layers", "horizon", "discount", "bootstrap", "uncertainty", "dynamics_weight"}),
+    "renderer": frozenset({"cnn_depth", "image_rows", "moving_pixel_weight", "image_weight"}),
+}
+"""Model config fields that shape or train one part alone (an ensemble's). A part may be taken from a
+run that differs only in fields owned by parts *not* taken: a renderer is the same renderer whatever
+the number of dynamics members beside it was; the fields of a taken part must match (they fix its
+shapes and describe its training)."""
 
-def _same(key: str, config: dict):
+
+def _same(key: str, config: dict, parts: tuple[str, ...] = ()):
     value = config.get(key)
     if key == "datasets":  # the data's fingerprints, not where it lay
         return [d["fingerprint"] for d in value or []]
     if key == "task" and value is not None:
         return {k: v for k, v in value.items() if k not in _DESCRIPTIVE}
+    if key == "model" and value is not None and value.get("kind") == "ensemble":
+        ignored = set().union(*(fields for part, fields in _OWNED.items() if part not in parts))
+        return {k: v for k, v in value.items() if k not in ignored}
     return value
 
 
@@ -55,7 +67,7 @@ def take_parts(out: str | Path, source: str | Path, parts: tuple[str, ...]) -> d
     with run_folder.claim(out):  # locked: not while a trainer writes it
         model, config = checkpoint.load_model(out / checkpoint.CHECKPOINT)
         other, other_config = checkpoint.load_model(source)
-        differ = [k for k in _SAME if _same(k, config) != _same(k, other_config)]
+        differ = [k for k in _SAME if _same(k, config, parts) != _same(k, other_config, parts)]
         if differ:
             raise ValueError(
                 f"cannot take parts of {source} into {out}: the runs differ in {', '.join(differ)}; "

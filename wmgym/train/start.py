@@ -109,6 +109,8 @@ def _fresh_model(config: TrainConfig, sampler: SequenceSampler):
         cfg = cfg.replace(learned_dim=config.learned_dim)
     if config.horizon is not None:
         cfg = cfg.replace(horizon=config.horizon)
+    if config.members is not None:
+        cfg = cfg.replace(members=config.members)
     model = build(cfg)
     model.set_data_statistics(*_data_statistics(sampler))
     return model
