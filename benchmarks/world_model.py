@@ -50,7 +50,7 @@ import torch  # noqa: E402
 
 from wmgym.checkpoint import load_model  # noqa: E402
 from wmgym.data import collect, load_episodes  # noqa: E402
-from wmgym.data.store import dataset_has_pixels  # noqa: E402
+from wmgym.data.store import dataset_has_pixels, read_record  # noqa: E402
 from wmgym.metrics import psnr  # noqa: E402
 from wmgym.tasks import get_task  # noqa: E402
 from wmgym.train import TrainConfig, open_loop, train  # noqa: E402
@@ -145,7 +145,7 @@ def _policy(policy: str, sac: str | None) -> tuple[str, bool]:
 
 def _collected(out: Path) -> None:
     """With --reuse-data, ``out`` must already hold a dataset (it is taken as it is)."""
-    if not (out / "data").is_dir():
+    if read_record(out) is None:
         raise SystemExit(f"--reuse-data: {out} holds no dataset; collect it first (run without --reuse-data)")
 
 

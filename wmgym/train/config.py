@@ -54,8 +54,8 @@ class TrainConfig:
     error at every horizon (benchmarks/results/dynamics_data_pusher_bf16_horizon15_hidden512.md)."""
     members: int | None = None
     """Ensemble presets: dynamics MLPs (None: the preset's, 5). Their disagreement is the uncertainty;
-    fewer members make a cheaper step (more steps in the same minutes), more average out more of each
-    member's error. Fixed once a run has started."""
+    fewer make a cheaper step (more steps in the same minutes), more average away more of each member's
+    error (benchmarks/results/dynamics_data_reacher_horizon15_horizon15-members3.md). Fixed once a run has started."""
     batch_size: int = 16
     """Sequences per batch (per process under DDP); fixed once a run has started."""
     seq_len: int = 32
