@@ -63,16 +63,37 @@ def renderer_rows(model, device: str, seconds: float, batch: int = 256) -> list[
     for depth in dict.fromkeys((cfg.cnn_depth, *RENDERER_DEPTHS)):
         r = Renderer(cfg.image_size, depth, latent, cfg.hidden).to(device).eval()
         x = torch.randn(batch, latent, device=device)
-        with torch.inference_mode():
-            r(x)
-            frames, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                r(x)
-                frames += batch
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-        rows.append({"depth": depth, "frames_per_s": frames / (time.perf_counter() - start), "mflop": _mflop(r, cfg)})
+        background = torch.rand(*cfg.image_size, 3, device=device)
+
+        def generic(x=x, r=r, background=background):  # the textbook path: forward, add, clamp, round
+            return ((r(x) + background).clamp(0, 1) * 255).round().to(torch.uint8)
+
+        rate = {
+            name: _rate(f, x, batch, device, seconds)
+            for name, f in (("generic", generic), ("frames", lambda x=x, r=r, b=background: r.frames(x, b)))
+        }
+        rows.append(
+            {
+                "depth": depth,
+                "frames_per_s": rate["frames"],
+                "generic_frames_per_s": rate["generic"],
+                "mflop": _mflop(r, cfg),
+            }
+        )
     return rows
+
+
+def _rate(fn, x, batch: int, device: str, seconds: float) -> float:
+    """uint8 frames/s of ``fn(x)`` over about ``seconds`` (after one untimed call)."""
+    with torch.inference_mode():
+        fn(x)
+        frames, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            fn(x)
+            frames += batch
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    return frames / (time.perf_counter() - start)
 
 
 def _mflop(renderer, cfg) -> float:
@@ -201,15 +222,17 @@ def main() -> None:
         base = renderers[0]["frames_per_s"]
         lines += [
             "",
-            f"The renderer alone (random weights, fp32, batch 256) by cnn depth ({renderers[0]['depth']}: the "
+            f"The renderer alone (random weights, fp32, batch 256, uint8 frames by `Renderer.frames`, as the dream makes them; beside it the generic path, forward + background, clamp, round) by cnn depth ({renderers[0]['depth']}: the "
             "model's own, first); a frame per env step in pixel mode, so this bounds the pixel rows:",
             "",
-            f"| cnn depth | MFLOP per frame | frames/s | x depth {renderers[0]['depth']} | x truth (1 proc) |",
-            "|---:|---:|---:|---:|---:|",
+            f"| cnn depth | MFLOP per frame | frames/s | x depth {renderers[0]['depth']} | x truth (1 proc) | "
+            "generic path frames/s | x generic |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
         ]
         lines += [
             f"| {r['depth']} | {r['mflop']:.1f} | {r['frames_per_s']:.0f} | {r['frames_per_s'] / base:.2f} | "
-            f"{r['frames_per_s'] / truth['single']:.1f} |"
+            f"{r['frames_per_s'] / truth['single']:.1f} | {r['generic_frames_per_s']:.0f} | "
+            f"{r['frames_per_s'] / r['generic_frames_per_s']:.2f} |"
             for r in renderers
         ]
     (args.results / f"dream_throughput{suffix}.md").write_text("\n".join(lines) + "\n")

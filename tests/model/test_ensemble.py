@@ -375,3 +375,34 @@ def test_member_mlp_gives_the_same_answer_with_and_without_gradients():
     torch.testing.assert_close(slow, mlp.out(h))
     slow.sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in mlp.parameters())
+
+
+def test_subpixel_conv_equals_the_transposed_conv():
+    from wmgym.model.ensemble_nets import _subpixel
+
+    torch.manual_seed(0)
+    deconv = torch.nn.ConvTranspose2d(5, 3, 4, 2, 1)
+    x = torch.randn(2, 5, 6, 7)
+    kernel, bias = _subpixel(deconv.weight, deconv.bias)
+    shuffled = torch.nn.functional.conv2d(x, kernel, bias, padding=1)  # (2, (a, b, o), 6, 7)
+    ours = shuffled.reshape(2, 2, 2, 3, 6, 7).permute(0, 3, 4, 1, 5, 2).reshape(2, 3, 12, 14)
+    torch.testing.assert_close(ours, deconv(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+@pytest.mark.parametrize("chunk", [2, 256])
+def test_inference_frames_equal_the_generic_decode(bf16, chunk):
+    from wmgym.model.ensemble_nets import Renderer
+
+    torch.manual_seed(0)
+    renderer = Renderer((32, 16), depth=4, latent_dim=6, hidden=16).eval()
+    background = torch.rand(32, 16, 3)
+    feat = torch.randn(5, 6) * 3  # frames that also clip at 0 and 1
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        generic = ((renderer(feat).float() + background).clamp(0, 1) * 255).round()
+        fast = renderer.frames(feat, background, chunk=chunk)
+    assert fast.dtype == torch.uint8 and fast.shape == (5, 32, 16, 3)
+    assert (generic == 0).any() and (generic == 255).any()  # frames that clip at both ends
+    tol = 4 if bf16 else 1  # float rounding (bf16: 8 mantissa bits of a value near 1 are ~1 of 255)
+    assert (fast.float() - generic).abs().max() <= tol
+    assert (fast.float() == generic).float().mean() > (0.5 if bf16 else 0.99)

@@ -47,6 +47,10 @@ class EnsembleMLP(nn.Module):
         return self.out(x)
 
 
+FRAME_CHUNK = 256
+"""Rows per chunk in `Renderer.frames`."""
+
+
 def _groups(channels: int) -> int:
     return math.gcd(channels, 8)
 
@@ -98,3 +102,47 @@ class Renderer(nn.Module):
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         x = F.silu(self.fc(feat)).reshape(-1, *self.grid).contiguous(memory_format=torch.channels_last)
         return self.deconv(x).permute(0, 2, 3, 1)
+
+    @torch.no_grad()
+    def frames(self, feat: torch.Tensor, background: torch.Tensor, chunk: int = FRAME_CHUNK) -> torch.Tensor:
+        """uint8 frames (N, H, W, 3) for inference: ``forward(feat) + background`` clamped to [0, 1], x 255,
+        rounded (the same values up to float rounding: at most 1 of 255 apart), about twice as fast on a CPU.
+
+        Rows go through in chunks of `chunk` (a 1,024-frame batch's activations do not stay in cache), and
+        the last transposed conv runs as the 3x3 conv and pixel shuffle it equals (`_subpixel`; oneDNN's
+        transposed conv to 3 channels is slow), with the shuffle folded into the background's add.
+        """
+        n = feat.shape[0]
+        h, w = background.shape[:2]
+        last = self.deconv[-1]
+        kernel, bias = _subpixel(last.weight, last.bias)
+        out = torch.empty(n, h, w, 3, dtype=torch.uint8, device=feat.device)
+        bg = background.float().view(h // 2, 2, w // 2, 2, 3).permute(0, 2, 1, 3, 4)  # (i, j, a, b, rgb)
+        for start in range(0, n, chunk):
+            rows = feat[start : start + chunk]
+            x = F.silu(self.fc(rows)).reshape(-1, *self.grid).contiguous(memory_format=torch.channels_last)
+            for mod in self.deconv[:-1]:
+                x = F.silu(x, inplace=True) if isinstance(mod, nn.SiLU) else mod(x)
+            y = F.conv2d(x, kernel.to(x.dtype), bias.to(x.dtype), padding=1)  # (m, 4 * 3, h/2, w/2)
+            m = y.shape[0]
+            y = y.permute(0, 2, 3, 1).reshape(m, h // 2, w // 2, 2, 2, 3)  # (m, i, j, a, b, rgb)
+            frame = torch.empty(m, h, w, 3, device=feat.device)
+            torch.add(y, bg, out=frame.view(m, h // 2, 2, w // 2, 2, 3).permute(0, 1, 3, 2, 4, 5))
+            out[start : start + m] = frame.clamp_(0, 1).mul_(255).round_()
+        return out
+
+
+def _subpixel(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stride-2, kernel-4, padding-1 transposed conv's weight (Cin, Cout, 4, 4) as a 3x3 conv (4 Cout, Cin,
+    3, 3) whose output channel (a, b, o) is output pixel (2i + a, 2j + b) of channel o (a pixel shuffle).
+
+    Output row 2i + a takes input rows i + d through kernel row k: (a, d) -> k is (0, -1) -> 3, (0, 0) -> 1,
+    (1, 0) -> 2, (1, 1) -> 0 (the 3x3 kernel's other taps are zero); the same for columns.
+    """
+    cin, cout = weight.shape[:2]
+    taps = {(0, -1): 3, (0, 0): 1, (1, 0): 2, (1, 1): 0}
+    kernel = weight.new_zeros(2, 2, cout, cin, 3, 3)
+    for (a, di), ki in taps.items():
+        for (b, dj), kj in taps.items():
+            kernel[a, b, :, :, di + 1, dj + 1] = weight[:, :, ki, kj].T
+    return kernel.reshape(4 * cout, cin, 3, 3), bias.repeat(4)
