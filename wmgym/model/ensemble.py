@@ -208,7 +208,7 @@ class EnsembleWorldModel(WorldModelBase):
 
     def frames(self, latent: StateLatent) -> torch.Tensor:
         """Frames as uint8 RGB, (..., H, W, 3): the generic ``decode`` x 255, rounded; without a gradient
-        by `Renderer.frames` (chunked, in place, the same values to within 1 of 255, ~2x faster)."""
+        by `Renderer.frames` (chunked, in place, the same values to within 1 of 255, 1.6x faster)."""
         if torch.is_grad_enabled():
             return super().frames(latent)
         feat = latent.state

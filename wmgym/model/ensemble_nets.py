@@ -47,8 +47,10 @@ class EnsembleMLP(nn.Module):
         return self.out(x)
 
 
-FRAME_CHUNK = 256
-"""Rows per chunk in `Renderer.frames`."""
+FRAME_CHUNK = 128
+"""Rows per chunk in `Renderer.frames`: the shipped reacher renderer at batch 1,024 (ad hoc, 2 threads, a quiet
+Intel Xeon with AMX, 2026-12-03) made 4.1k / 5.2k / 4.4k / 3.1k / 2.9k frames/s in fp32 at chunks of 64 / 128 /
+256 / 512 / 1,024 rows, 4.7k / 6.6k / 5.9k / 5.4k / 4.1k in bf16: a chunk's activations then stay in cache."""
 
 
 def _groups(channels: int) -> int:
@@ -106,11 +108,13 @@ class Renderer(nn.Module):
     @torch.no_grad()
     def frames(self, feat: torch.Tensor, background: torch.Tensor, chunk: int = FRAME_CHUNK) -> torch.Tensor:
         """uint8 frames (N, H, W, 3) for inference: ``forward(feat) + background`` clamped to [0, 1], x 255,
-        rounded (the same values up to float rounding: at most 1 of 255 apart), about twice as fast on a CPU.
+        rounded (the same values up to float rounding: at most 1 of 255 apart), 1.6x as fast on a CPU
+        (the renderer rows of benchmarks/results/dream_throughput.md time both).
 
-        Rows go through in chunks of `chunk` (a 1,024-frame batch's activations do not stay in cache), and
-        the last transposed conv runs as the 3x3 conv and pixel shuffle it equals (`_subpixel`; oneDNN's
-        transposed conv to 3 channels is slow), with the shuffle folded into the background's add.
+        Rows go through in chunks of `FRAME_CHUNK` (a 1,024-frame batch's activations leave the cache), the
+        SiLUs run in place, and the last transposed conv runs as the 3x3 conv and pixel shuffle it equals
+        (`_subpixel`; oneDNN's transposed conv to 3 channels is slow), the shuffle folded into the
+        background's add.
         """
         n = feat.shape[0]
         h, w = background.shape[:2]
