@@ -121,7 +121,8 @@ class Renderer(nn.Module):
         last = self.deconv[-1]
         kernel, bias = _subpixel(last.weight, last.bias)
         out = torch.empty(n, h, w, 3, dtype=torch.uint8, device=feat.device)
-        bg = background.float().view(h // 2, 2, w // 2, 2, 3).permute(0, 2, 1, 3, 4)  # (i, j, a, b, rgb)
+        # In 0-255 units plus a half: the uint8 cast truncates, so clamping to [0, 255] then casting rounds.
+        bg = (background.float() * 255 + 0.5).view(h // 2, 2, w // 2, 2, 3).permute(0, 2, 1, 3, 4)  # (i, j, a, b, rgb)
         for start in range(0, n, chunk):
             rows = feat[start : start + chunk]
             x = F.silu(self.fc(rows)).reshape(-1, *self.grid).contiguous(memory_format=torch.channels_last)
@@ -131,8 +132,8 @@ class Renderer(nn.Module):
             m = y.shape[0]
             y = y.permute(0, 2, 3, 1).reshape(m, h // 2, w // 2, 2, 2, 3)  # (m, i, j, a, b, rgb)
             frame = torch.empty(m, h, w, 3, device=feat.device)
-            torch.add(y, bg, out=frame.view(m, h // 2, 2, w // 2, 2, 3).permute(0, 1, 3, 2, 4, 5))
-            out[start : start + m] = frame.clamp_(0, 1).mul_(255).round_()
+            torch.add(bg, y, alpha=255, out=frame.view(m, h // 2, 2, w // 2, 2, 3).permute(0, 1, 3, 2, 4, 5))
+            out[start : start + m] = frame.clamp_(0, 255)
         return out
 
 
