@@ -441,6 +441,12 @@ def main() -> None:
         help="ensemble presets: dynamics MLPs (default: the preset's, 5)",
     )
     p.add_argument(
+        "--cnn-depth",
+        type=int,
+        default=None,
+        help="ensemble presets: the renderer's channels at full resolution (default: the preset's, 16)",
+    )
+    p.add_argument(
         "--precision",
         default="fp32",
         help="training autocast: fp32, bf16 or auto (bf16 where the CPU computes it faster, timed on the first "
@@ -525,6 +531,7 @@ def main() -> None:
     suffix = ("-split" if args.split else "") + (f"-z{args.learned_dim}" if args.learned_dim is not None else "")
     suffix += f"-h{args.horizon}" if args.horizon is not None else ""
     suffix += f"-k{args.members}" if args.members is not None else ""
+    suffix += f"-d{args.cnn_depth}" if args.cnn_depth is not None else ""
     suffix += f"-seed{args.seed}" if args.seed else ""
     if take is not None:
         suffix = "-new-dynamics" if take[1] == RENDERER else "-new-renderer"
@@ -545,6 +552,7 @@ def main() -> None:
             learned_dim=args.learned_dim,
             horizon=args.horizon,
             members=args.members,
+            cnn_depth=args.cnn_depth,
             seed=args.seed,
             minutes=minutes,
             batch_size=args.batch_size,
@@ -572,7 +580,8 @@ def main() -> None:
         + (" (proprioception only)" if args.proprio_only else "")
         + (f" + {args.learned_dim}-d z from frames" if args.learned_dim is not None else "")
         + (f", {args.horizon}-step open-loop loss" if args.horizon is not None else "")
-        + (f", {args.members} members" if args.members is not None else ""),
+        + (f", {args.members} members" if args.members is not None else "")
+        + (f", renderer depth {args.cnn_depth}" if args.cnn_depth is not None else ""),
         "data_frames": frames,
         "state_only_frames": state_frames,
         "train": {
@@ -598,6 +607,7 @@ def main() -> None:
         stem += f"_z{args.learned_dim}" if args.learned_dim is not None else ""
         stem += f"_h{args.horizon}" if args.horizon is not None else ""
         stem += f"_k{args.members}" if args.members is not None else ""
+        stem += f"_d{args.cnn_depth}" if args.cnn_depth is not None else ""
         stem += f"_seed{args.seed}" if args.seed else ""
     if args.eval_episodes != EVAL_EPISODES:
         stem += f"_eval{args.eval_episodes}"

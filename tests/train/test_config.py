@@ -63,6 +63,8 @@ def test_every_field_has_a_one_line_docstring_and_the_config_is_frozen():
         ({"horizon": 32, "preset": "ensemble-small", "seq_len": 32}, "horizon must be below seq_len"),
         ({"members": 0, "preset": "ensemble-small"}, "members must be a whole number of at least 1"),
         ({"members": 3, "preset": "small"}, "members needs an ensemble preset"),
+        ({"cnn_depth": 0, "preset": "ensemble-small"}, "cnn_depth must be a whole number of at least 1"),
+        ({"cnn_depth": 8, "preset": "small"}, "cnn_depth needs an ensemble preset"),
     ],
 )
 def test_bad_values_are_refused_when_the_config_is_made(changes, message):

@@ -114,3 +114,15 @@ def test_a_renderer_is_taken_across_dynamics_sizes_but_not_across_its_own(data, 
     assert take_parts(three, renderer, ("renderer",))["parts"] == ["renderer"]
     with pytest.raises(ValueError, match="differ in model"):
         take_parts(rest, three, REST)
+
+
+def test_dynamics_are_taken_beside_a_renderer_of_another_depth(data, split_runs, tmp_path):
+    """A smaller renderer (cnn_depth) may be trained beside a finished run's dynamics: depth is the
+    renderer's alone. A renderer of another depth is refused, since its weights would not fit."""
+    rest, renderer = split_runs
+    small = tmp_path / "small"
+    train([data], small, _cfg(steps=2, cnn_depth=2, train_only=("renderer",)), progress=False)
+    assert checkpoint.read_config(small)["model"]["cnn_depth"] == 2
+    assert take_parts(small, rest, REST)["parts"] == list(REST)
+    with pytest.raises(ValueError, match="differ in model"):
+        take_parts(rest, small, ("renderer",))

@@ -20,6 +20,7 @@ FIXED_ON_RESUME = (
     "learned_dim",
     "horizon",
     "members",
+    "cnn_depth",
     "batch_size",
     "seq_len",
     "seed",
@@ -56,6 +57,11 @@ class TrainConfig:
     """Ensemble presets: dynamics MLPs (None: the preset's, 5). Their disagreement is the uncertainty;
     fewer make a cheaper step (more steps in the same minutes), more average away more of each member's
     error (benchmarks/results/dynamics_data_reacher_horizon15_horizon15-members3.md). Fixed once a run has started."""
+    cnn_depth: int | None = None
+    """Ensemble presets: channels of the renderer's last transposed conv (x2, x4, x8 before it; None: the
+    preset's, 16 for ensemble-small). A frame costs ~3 x 16,384 d^2 FLOPs (15 MFLOP at 16, 4.5 at 8):
+    the pixel dream's throughput is bounded by it (benchmarks/results/dream_throughput.md times the
+    renderer by depth). Fixed once a run has started."""
     batch_size: int = 16
     """Sequences per batch (per process under DDP); fixed once a run has started."""
     seq_len: int = 32
@@ -134,10 +140,13 @@ class TrainConfig:
                     f"horizon must be below seq_len (a window is horizon + 1 rows), got horizon {self.horizon} "
                     f"and seq_len {self.seq_len}: lengthen seq_len or shorten horizon"
                 )
-        if self.members is not None:
-            _check_int("members", self.members, 1)
-            if not self.preset.startswith("ensemble-"):
-                raise ValueError(f"members needs an ensemble preset (ensemble-small, ...), got preset {self.preset!r}")
+        for name in ("members", "cnn_depth"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+                if not self.preset.startswith("ensemble-"):
+                    raise ValueError(
+                        f"{name} needs an ensemble preset (ensemble-small, ...), got preset {self.preset!r}"
+                    )
         _check_choice("precision", self.precision, PRECISIONS)
         for name, least in (("batch_size", 1), ("seq_len", 2), ("seed", 0), ("log_every", 1)):
             _check_int(name, getattr(self, name), least)

@@ -111,6 +111,8 @@ def _fresh_model(config: TrainConfig, sampler: SequenceSampler):
         cfg = cfg.replace(horizon=config.horizon)
     if config.members is not None:
         cfg = cfg.replace(members=config.members)
+    if config.cnn_depth is not None:
+        cfg = cfg.replace(cnn_depth=config.cnn_depth)
     model = build(cfg)
     model.set_data_statistics(*_data_statistics(sampler))
     return model
