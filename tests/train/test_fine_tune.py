@@ -71,3 +71,9 @@ def test_a_resume_keeps_the_parts_it_trains(data, base, tmp_path):
     )
     with pytest.raises(RunFolderError, match="train_only"):
         train([data], tmp_path / "run", tiny_config(steps=3, init_from=str(base), train_only=("rssm",)), progress=False)
+
+
+def test_a_new_renderer_depth_is_refused_for_a_model_without_a_state_renderer(data, base, tmp_path):
+    cfg = tiny_config(steps=1, init_from=str(base), cnn_depth=2, preset="ensemble-debug")
+    with pytest.raises(ValueError, match="a new renderer fits a full-state ensemble model only"):
+        train([data], tmp_path / "ft", cfg, progress=False)

@@ -126,3 +126,23 @@ def test_dynamics_are_taken_beside_a_renderer_of_another_depth(data, split_runs,
     assert take_parts(small, rest, REST)["parts"] == list(REST)
     with pytest.raises(ValueError, match="differ in model"):
         take_parts(rest, small, ("renderer",))
+
+
+def test_a_trained_model_gets_a_fresh_renderer_of_another_depth(data, split_runs, tmp_path):
+    """init_from with another cnn_depth: the model's dynamics, heads and data statistics are kept, and a
+    renderer of the new depth trains beside them (a cheaper renderer for dynamics already trained)."""
+    rest, _ = split_runs
+    base = _weights(rest)
+    out = tmp_path / "d2"
+    train([data], out, _cfg(steps=2, init_from=str(rest), cnn_depth=2, train_only=("renderer",)), progress=False)
+    model, config = checkpoint.load_model(out)
+    assert config["model"]["cnn_depth"] == 2
+    assert config["model"] == {**checkpoint.read_config(rest)["model"], "cnn_depth": 2}
+    after = model.state_dict()
+    for k, v in after.items():
+        if not k.startswith("renderer."):
+            assert torch.equal(v, base[k]), k  # dynamics, heads, normalization and background kept
+    assert after["renderer.deconv.0.weight"].shape != base["renderer.deconv.0.weight"].shape
+    with pytest.raises(ValueError, match="leaves it untrained: add renderer"):
+        train([data], tmp_path / "x", _cfg(steps=1, init_from=str(rest), cnn_depth=2, train_only=REST), progress=False)
+    assert not (tmp_path / "x" / "checkpoint").exists()

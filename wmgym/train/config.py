@@ -61,7 +61,8 @@ class TrainConfig:
     """Ensemble presets: channels of the renderer's last transposed conv (x2, x4, x8 before it; None: the
     preset's, 16 for ensemble-small). A frame costs ~3 x 16,384 d^2 FLOPs (15 MFLOP at 16, 4.5 at 8):
     the pixel dream's throughput is bounded by it (benchmarks/results/dream_throughput.md times the
-    renderer by depth). Fixed once a run has started."""
+    renderer by depth). With init_from, a depth other than that model's gives it a fresh renderer of
+    this depth, trained beside its kept dynamics (e.g. --train-only renderer). Fixed once a run has started."""
     batch_size: int = 16
     """Sequences per batch (per process under DDP); fixed once a run has started."""
     seq_len: int = 32

@@ -17,7 +17,7 @@ from wmgym.data import store
 from wmgym.data.sampler import SequenceSampler
 from wmgym.data.store import fingerprint
 from wmgym.errors import CheckpointError
-from wmgym.model import ContextBank, WorldModel, build, preset_config
+from wmgym.model import ContextBank, EnsembleWorldModel, WorldModel, build, preset_config
 from wmgym.model.ensemble_config import proprio
 from wmgym.tasks import get_task, list_tasks
 from wmgym.train.config import TrainConfig
@@ -50,12 +50,38 @@ def model_and_optimizer(config: TrainConfig, sampler, ckpt_dir: Path, saved: dic
         return model, optimizer
     if config.init_from:
         model, _ = checkpoint.load_model(resolve(config.init_from), device, task=sampler.spec)
-        model.float()
+        model = _with_renderer_depth(model.float(), config).to(device)
         freeze_all_but(model, config.train_only)
         return model, _adam(model, config)
     model = _fresh_model(config, sampler).to(device)
     freeze_all_but(model, config.train_only)
     return model, _adam(model, config)
+
+
+def _with_renderer_depth(model: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
+    """init_from's model, with a fresh renderer of ``config.cnn_depth`` channels where that differs
+    from its own: a cheaper (or finer) renderer for trained dynamics, which keep their weights and data
+    statistics (the normalization and the background the renderer draws over). Raises ValueError where
+    that cannot work: a model without such a renderer, or one that would stay untrained."""
+    depth = config.cnn_depth
+    if depth is None or getattr(getattr(model, "cfg", None), "cnn_depth", depth) == depth:
+        return model
+    if not isinstance(model, EnsembleWorldModel) or model.encoder is not None:
+        raise ValueError(
+            f"cnn_depth {depth} with init_from {config.init_from}: a new renderer fits a full-state ensemble "
+            "model only (its renderer draws from the state; this model's frames also feed a frame encoder or "
+            "an RSSM); fine-tune it without --cnn-depth"
+        )
+    if config.train_only and "renderer" not in config.train_only:
+        raise ValueError(
+            f"cnn_depth {depth} gives {config.init_from}'s model a new renderer, but train_only "
+            f"{list(config.train_only)} leaves it untrained: add renderer (--train-only renderer)"
+        )
+    fresh = build(model.cfg.replace(cnn_depth=depth))
+    kept = {k: v for k, v in model.state_dict().items() if not k.startswith("renderer.")}
+    missing, unexpected = fresh.load_state_dict(kept, strict=False)
+    assert not unexpected and all(k.startswith("renderer.") for k in missing), (missing, unexpected)
+    return fresh
 
 
 def freeze_all_but(model: torch.nn.Module, parts: tuple[str, ...]) -> None:
