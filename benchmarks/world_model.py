@@ -602,13 +602,8 @@ def main() -> None:
     }
     args.results.mkdir(parents=True, exist_ok=True)
     stem = "world_model" if args.task == "reacher" else f"world_model_{args.task}"
-    if args.preset != "small":
-        stem = f"world_model_{args.task}_{args.preset}" + ("_proprio" if args.proprio_only else "")
-        stem += f"_z{args.learned_dim}" if args.learned_dim is not None else ""
-        stem += f"_h{args.horizon}" if args.horizon is not None else ""
-        stem += f"_k{args.members}" if args.members is not None else ""
-        stem += f"_d{args.cnn_depth}" if args.cnn_depth is not None else ""
-        stem += f"_seed{args.seed}" if args.seed else ""
+    if run.name != "run-small":  # named as its run folder, so two recipes never share a results file
+        stem = f"world_model_{args.task}_{args.preset}" + run.name[len("run-" + args.preset) :].replace("-", "_")
     if args.eval_episodes != EVAL_EPISODES:
         stem += f"_eval{args.eval_episodes}"
     (args.results / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
