@@ -5,7 +5,8 @@ Run:  python envs/export.py --name reacher --run runs/bench-wm/run --context run
 
 The context (real starts for the dream env) comes from held-out episodes, --context-episodes of
 them, 5 frames each; the card copies the training budget and held-out open-loop numbers from the
-benchmark's results.
+benchmark's results; a fine-tuned run's card also keeps its base model's data and training
+(``fine_tuned_from``), read before the export replaces that model when both share a name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from wmgym.checkpoint import read_config
 from wmgym.data import load_episodes
 from wmgym.model import ContextBank
+from wmgym.zoo import resolve
 from wmgym.zoo.export import export
 
 ZOO = Path(__file__).parents[1] / "wmgym" / "zoo"
@@ -53,6 +55,14 @@ def main() -> None:
             "trust_horizon": "see calibration.json (benchmarks/calibration.py --ship writes it)",
         },
     }
+    base = config["train"].get("init_from")
+    if base:  # a fine-tune (e.g. a new renderer beside kept dynamics): what the kept parts were trained on and how
+        base_card = resolve(base) / "card.json"
+        card["fine_tuned_from"] = {
+            "model": base,
+            **({k: json.loads(base_card.read_text())[k] for k in ("data", "training")} if base_card.is_file() else {}),
+            "trained_here": list(config["train"].get("train_only") or ["everything"]),
+        }
     if "joint_angle_err_rad" in by_h["15"]:
         card["summary"]["joint_err_h15_rad"] = round(by_h["15"]["joint_angle_err_rad"], 3)
     out = export(ckpt, ZOO / args.name, bank, card)
