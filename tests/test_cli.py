@@ -21,6 +21,7 @@ DOCUMENTED_FLAGS = {
     "train": [
         *["--data", "--out", "--preset", "--steps", "--minutes", "--batch-size", "--seq-len", "--lr", "--seed"],
         *["--device", "--precision", "--compile", "--eval-every", "--checkpoint-every"],
+        *["--init-from", "--train-only", "--cnn-depth"],
     ],
     "video": ["--data", "--episode", "--out"],
     "calibrate": [
