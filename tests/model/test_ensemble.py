@@ -406,3 +406,29 @@ def test_inference_frames_equal_the_generic_decode(bf16, chunk):
     tol = 4 if bf16 else 1  # float rounding (bf16: 8 mantissa bits of a value near 1 are ~1 of 255)
     assert (fast.float() - generic).abs().max() <= tol
     assert (fast.float() == generic).float().mean() > (0.5 if bf16 else 0.99)
+
+
+def test_a_start_from_only_what_start_reads_equals_a_start_from_every_key(model):
+    """A full-state ensemble starts without frames (the dream gathers none at a reset); one with a frame
+    encoder still reads them. Same latent either way."""
+    from wmgym.model.context import ContextBank
+
+    g = np.random.default_rng(0)
+    bank = ContextBank(
+        pixels=g.integers(0, 256, (6, 5, *IMG, 3), dtype=np.uint8),
+        actions=g.uniform(-1, 1, (6, 4, 2)).astype(np.float32),
+        state=g.normal(size=(6, 5, 5)).astype(np.float32),
+    )
+    idx = np.array([4, 1, 1])
+    every = {k: torch.as_tensor(v) for k, v in bank.rows(idx).items()}
+    proprio_model = EnsembleWorldModel(proprio(_cfg(horizon=3), (0, 1, 3), learned_dim=4))
+    assert "pixels" not in model.start_reads and "pixels" in proprio_model.start_reads
+    for m in (model, proprio_model):
+        some = {k: torch.as_tensor(v) for k, v in bank.rows(idx, m.start_reads).items()}
+        assert set(some) == set(m.start_reads)
+        for k in some:
+            assert torch.equal(some[k], every[k]), k
+        for a, b in zip(m.start(some), m.start(every), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="context rows have no"):
+        bank.rows(idx, ("state", "frames"))

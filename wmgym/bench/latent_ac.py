@@ -192,7 +192,9 @@ class _Imagination:
         """Start ``rows`` (None: all) from real context entries drawn at random; returns the latents."""
         n = self.cfg.batch if rows is None else len(rows)
         idx = self.rng.integers(0, len(self.context), n)
-        fresh = self.model.start({k: torch.as_tensor(v) for k, v in self.context.rows(idx).items()})
+        fresh = self.model.start(
+            {k: torch.as_tensor(v) for k, v in self.context.rows(idx, self.model.start_reads).items()}
+        )
         if rows is None:
             self.latent, self.elapsed = fresh, np.zeros(n, int)
         else:

@@ -240,7 +240,7 @@ class DreamVectorEnv(VectorEnv):
             u = noise.uniform(self._seeds[rows], self._counters[rows], 1)[:, 0]
             idx = np.minimum((u * len(bank)).astype(int), len(bank) - 1)
         self._counters[rows] += np.uint64(1)
-        r = {k: torch.as_tensor(v, device=self.device) for k, v in bank.rows(idx).items()}
+        r = {k: torch.as_tensor(v, device=self.device) for k, v in bank.rows(idx, self.model.start_reads).items()}
         last = self.model.start(r)
         t = torch.as_tensor(rows, device=self.device)
         # a latent is a NamedTuple of batch-first tensors, whatever the model's kind

@@ -19,6 +19,10 @@ class WorldModelBase(nn.Module):
     (the median training frame) that frames are drawn over.
     """
 
+    start_reads: tuple[str, ...] = ("pixels", "state", "action", "is_first")
+    """The `ContextBank.rows` keys `start` reads: a caller that starts many rows at once gathers no more
+    (a full-state ensemble reads no frames: gathering 1,024 contexts' frames was ~10% of a state-mode dream)."""
+
     def _register_statistics(self, state_dim: int, image_size: tuple[int, int]) -> None:
         h, w = image_size
         self.register_buffer("state_mean", torch.zeros(state_dim))

@@ -46,18 +46,29 @@ class ContextBank:
     def __len__(self) -> int:
         return len(self.pixels)
 
-    def rows(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        """Entries ``idx`` in the sampler's row convention (action that led to each frame; zero first)."""
-        actions = self.actions[idx]
-        lead = np.zeros((len(idx), 1, actions.shape[-1]), actions.dtype)
-        first = np.zeros(self.pixels.shape[:2], bool)[idx]
-        first[:, 0] = True
-        return {
-            "pixels": self.pixels[idx],
-            "state": self.state[idx],
-            "action": np.concatenate([lead, actions], 1),
-            "is_first": first,
-        }
+    def rows(self, idx: np.ndarray, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Entries ``idx`` in the sampler's row convention (action that led to each frame; zero first):
+        ``pixels``, ``state``, ``action``, ``is_first``, or only ``keys`` of them (a model's
+        ``start_reads``: the frames are most of the bytes)."""
+        every = ("pixels", "state", "action", "is_first")
+        keys = every if keys is None else keys
+        if unknown := set(keys) - set(every):
+            raise ValueError(f"context rows have no {sorted(unknown)}; ask for some of {list(every)}")
+        n = len(np.arange(len(self))[idx])
+        out = {}
+        if "pixels" in keys:
+            out["pixels"] = self.pixels[idx]
+        if "state" in keys:
+            out["state"] = self.state[idx]
+        if "action" in keys:
+            actions = self.actions[idx]
+            lead = np.zeros((n, 1, actions.shape[-1]), actions.dtype)
+            out["action"] = np.concatenate([lead, actions], 1)
+        if "is_first" in keys:
+            first = np.zeros((n, self.pixels.shape[1]), bool)
+            first[:, 0] = True
+            out["is_first"] = first
+        return out
 
     @classmethod
     def from_episodes(cls, episodes, k: int = 4, per_episode: int = 1) -> ContextBank:

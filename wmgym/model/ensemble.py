@@ -138,9 +138,15 @@ class EnsembleWorldModel(WorldModelBase):
     def start(self, rows: dict[str, torch.Tensor]) -> StateLatent:
         """The latent at the last frame of real context (``ContextBank.rows`` as tensors: ``pixels``
         uint8 (B, K+1, H, W, 3), ``state`` (B, K+1, S), ``action`` (B, K+1, A), ``is_first``). Only the
-        last three frames are read: the last two latents, each encoded with the frame before it."""
-        tail = {k: rows[k][:, -3:] for k in ("pixels", "state", "action", "is_first")}
+        last three frames are read: the last two latents, each encoded with the frame before it; without a
+        frame encoder, no frame (``pixels`` may be left out: `start_reads`)."""
+        tail = {k: rows[k][:, -3:] if k in rows else None for k in ("pixels", "state", "action", "is_first")}
         return self.observe(**tail).index((slice(None), -1))
+
+    @property
+    def start_reads(self) -> tuple[str, ...]:
+        """`start` reads frames only where a frame encoder infers part of the latent."""
+        return ("state", "action", "is_first") + (("pixels",) if self.encoder is not None else ())
 
     def predict(self, latent: StateLatent, action: torch.Tensor) -> torch.Tensor:
         """Each member's next particle (K, B, D), member k from its own particle, in one batched
