@@ -500,8 +500,12 @@ def main() -> None:
             "--split trains an ensemble's renderer apart from its dynamics: a full-state ensemble preset only, "
             "without --learned-dim (the frame encoder feeds both)"
         )
-    trains = args.model is None  # --model evaluates a finished model
-    if trains and PLANS[args.task].get("state_data") and not (args.split or args.renderer_from or args.dynamics_from):
+    # --model evaluates a finished model: no training, so no data check
+    if (
+        args.model is None
+        and PLANS[args.task].get("state_data")
+        and not (args.split or args.renderer_from or args.dynamics_from)
+    ):
         p.error(
             f"{args.task}'s plan has state-only data, which train only the dynamics: train with --split "
             "(or retrain one half with --renderer-from/--dynamics-from)"

@@ -58,9 +58,10 @@ def main() -> None:
     base = config["train"].get("init_from")
     if base:  # a fine-tune (e.g. a new renderer beside kept dynamics): what the kept parts were trained on and how
         base_card = resolve(base) / "card.json"
+        kept = json.loads(base_card.read_text()) if base_card.is_file() else {}
         card["fine_tuned_from"] = {
             "model": base,
-            **({k: json.loads(base_card.read_text())[k] for k in ("data", "training")} if base_card.is_file() else {}),
+            **{k: kept[k] for k in ("data", "training") if k in kept},
             "trained_here": list(config["train"].get("train_only") or ["everything"]),
         }
     if "joint_angle_err_rad" in by_h["15"]:

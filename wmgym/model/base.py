@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from wmgym.model.context import ROW_KEYS
+
 
 class WorldModelBase(nn.Module):
     """Base of the world models (`WorldModel`, `EnsembleWorldModel`).
@@ -19,7 +21,7 @@ class WorldModelBase(nn.Module):
     (the median training frame) that frames are drawn over.
     """
 
-    start_reads: tuple[str, ...] = ("pixels", "state", "action", "is_first")
+    start_reads: tuple[str, ...] = ROW_KEYS
     """The `ContextBank.rows` keys `start` reads: a caller that starts many rows at once gathers no more
     (a full-state ensemble reads no frames: gathering 1,024 contexts' frames was ~10% of a state-mode dream)."""
 

@@ -9,6 +9,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 FILE = "context.safetensors"
+ROW_KEYS = ("pixels", "state", "action", "is_first")
+"""What `ContextBank.rows` gives for each entry (a model's ``start`` reads these, or some: ``start_reads``)."""
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,10 @@ class ContextBank:
         """Entries ``idx`` in the sampler's row convention (action that led to each frame; zero first):
         ``pixels``, ``state``, ``action``, ``is_first``, or only ``keys`` of them (a model's
         ``start_reads``: the frames are most of the bytes)."""
-        every = ("pixels", "state", "action", "is_first")
-        keys = every if keys is None else keys
-        if unknown := set(keys) - set(every):
-            raise ValueError(f"context rows have no {sorted(unknown)}; ask for some of {list(every)}")
-        n = len(np.arange(len(self))[idx])
+        keys = ROW_KEYS if keys is None else keys
+        if unknown := set(keys) - set(ROW_KEYS):
+            raise ValueError(f"context rows have no {sorted(unknown)}; ask for some of {list(ROW_KEYS)}")
+        n = len(idx)
         out = {}
         if "pixels" in keys:
             out["pixels"] = self.pixels[idx]

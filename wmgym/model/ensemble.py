@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from wmgym.model.base import WorldModelBase
+from wmgym.model.context import ROW_KEYS
 from wmgym.model.ensemble_config import EnsembleConfig
 from wmgym.model.ensemble_nets import EnsembleMLP, FrameEncoder, Renderer
 from wmgym.model.networks import mlp
@@ -140,7 +141,7 @@ class EnsembleWorldModel(WorldModelBase):
         uint8 (B, K+1, H, W, 3), ``state`` (B, K+1, S), ``action`` (B, K+1, A), ``is_first``). Only the
         last three frames are read: the last two latents, each encoded with the frame before it; without a
         frame encoder, no frame (``pixels`` may be left out: `start_reads`)."""
-        tail = {k: rows[k][:, -3:] if k in rows else None for k in ("pixels", "state", "action", "is_first")}
+        tail = {k: rows[k][:, -3:] if k in rows else None for k in ROW_KEYS}
         return self.observe(**tail).index((slice(None), -1))
 
     @property

@@ -64,7 +64,7 @@ def _with_renderer_depth(model: torch.nn.Module, config: TrainConfig) -> torch.n
     statistics (the normalization and the background the renderer draws over). Raises ValueError where
     that cannot work: a model without such a renderer, or one that would stay untrained."""
     depth = config.cnn_depth
-    if depth is None or getattr(getattr(model, "cfg", None), "cnn_depth", depth) == depth:
+    if depth is None or model.cfg.cnn_depth == depth:
         return model
     if not isinstance(model, EnsembleWorldModel) or model.encoder is not None:
         raise ValueError(
