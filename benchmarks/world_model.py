@@ -474,7 +474,8 @@ def main() -> None:
         type=Path,
         default=None,
         help="train only the dynamics and heads (one thread) and take the renderer of this finished run "
-        "(same preset and data): for a model whose pixels already hold and whose dynamics do not",
+        "(same preset; its data may be another collection of the task, and its depth another: "
+        "`wmgym join`): for a model whose pixels already hold and whose dynamics do not",
     )
     p.add_argument(
         "--dynamics-from",

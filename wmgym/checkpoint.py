@@ -80,13 +80,18 @@ def save(
     return _install(tmp, folder, old)
 
 
-def replace_weights(folder: Path, model: WorldModel, meta: dict) -> Path:
+def replace_weights(folder: Path, model: WorldModel, meta: dict, new_model_config: bool = False) -> Path:
     """Rewrite the weights of the checkpoint ``folder`` with ``model``'s and add ``meta`` to its
     config, keeping its optimizer state and context (so a run resumes from it as before), by the
-    same atomic swap as `save`. The model's config must be the saved one. Raises `CheckpointError`."""
+    same atomic swap as `save`. The model's config must be the saved one, unless ``new_model_config``
+    (then it replaces it: e.g. a frozen part of another size, which the optimizer holds no state for).
+    Raises `CheckpointError`."""
     folder = Path(folder)
     config = _parse_config(folder)
-    if config["model"] != json.loads(json.dumps(model.cfg.to_dict())):
+    saved = json.loads(json.dumps(model.cfg.to_dict()))
+    if new_model_config:
+        config["model"] = saved
+    elif config["model"] != saved:
         raise CheckpointError(f"cannot replace the weights of {folder}: the model's config differs from the saved one")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     bad = _non_finite(state)

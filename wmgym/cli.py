@@ -437,6 +437,19 @@ def _gap(name: str, argv: list[str]) -> int:
     return _cli(name, command, argv, note=f"--policies: {UNTRUSTED_POLICIES}")
 
 
+def _join(name: str, argv: list[str]) -> int:
+    from wmgym.train.parts import take_parts
+
+    def run(out: Path, source: Path, parts: tuple[str, ...] = ("renderer",)) -> int:
+        record = take_parts(out, source, parts)
+        print(f"{out}: {', '.join(record['parts'])} now from {source} (its step {record['source_step']})")
+        if "folded" in record:
+            print(f"  trained on other data: folded {record['folded']}")
+        return 0
+
+    return _cli(name, _like(take_parts, run, out=Path, source=Path, parts=(tuple[str, ...], ("renderer",))), argv)
+
+
 def _zoo(name: str, argv: list[str]) -> int:
     def zoo() -> int:
         from wmgym.zoo.export import summary
@@ -461,6 +474,7 @@ COMMANDS: dict[str, tuple[Callable[[str, list[str]], int], str]] = {
     "import-lerobot": (_import_lerobot, "convert a LeRobot dataset folder (v2.x, v3.0) into a dataset to train on"),
     "import-minari": (_import_minari, "convert a Minari dataset with camera frames into a dataset to train on"),
     "video": (_video, "write a dataset episode to mp4"),
+    "join": (_join, "give a training run parts of another finished run (a renderer trained apart)"),
     "calibrate": (_calibrate, "measure a world model against MuJoCo: card, report, videos"),
     "improve": (_improve, "active calibration: collect MuJoCo data where a model errs, fine-tune it, measure again"),
     "demo": (_demo, "the main job, end to end, on a shipped model (offline)"),

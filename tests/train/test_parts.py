@@ -1,12 +1,14 @@
 """Training an ensemble's renderer and dynamics in two runs and joining them (`wmgym.train.parts`)."""
 
 import json
+import shutil
 
 import pytest
 import torch
 from tiny import tiny_config
 
 from wmgym import checkpoint
+from wmgym.data import collect
 from wmgym.errors import RunFolderError
 from wmgym.model import EnsembleWorldModel
 from wmgym.train import train
@@ -118,14 +120,64 @@ def test_a_renderer_is_taken_across_dynamics_sizes_but_not_across_its_own(data, 
 
 def test_dynamics_are_taken_beside_a_renderer_of_another_depth(data, split_runs, tmp_path):
     """A smaller renderer (cnn_depth) may be trained beside a finished run's dynamics: depth is the
-    renderer's alone. A renderer of another depth is refused, since its weights would not fit."""
+    renderer's alone. A renderer of another depth comes with its depth into a run that trained no renderer
+    of its own, and is refused by one that did (its optimizer holds the old renderer's state)."""
     rest, renderer = split_runs
     small = tmp_path / "small"
     train([data], small, _cfg(steps=2, cnn_depth=2, train_only=("renderer",)), progress=False)
     assert checkpoint.read_config(small)["model"]["cnn_depth"] == 2
     assert take_parts(small, rest, REST)["parts"] == list(REST)
-    with pytest.raises(ValueError, match="differ in model"):
-        take_parts(rest, small, ("renderer",))
+
+    dyn = tmp_path / "dyn"
+    shutil.copytree(rest, dyn)
+    before, theirs = _weights(dyn), _weights(small)
+    record = take_parts(dyn, small, ("renderer",))
+    assert record["renderer_config"]["cnn_depth"] == 2
+    joined, config = checkpoint.load_model(dyn)
+    assert joined.cfg.cnn_depth == 2 and config["model"]["cnn_depth"] == 2
+    assert json.loads((dyn / "config.json").read_text())["model"]["cnn_depth"] == 2
+    for k, v in joined.state_dict().items():
+        assert torch.equal(v, theirs[k] if k.startswith("renderer.") else before[k]), k
+    step = checkpoint.read_config(dyn)["step"]
+    train([data], dyn, _cfg(steps=step + 2, train_only=REST), progress=False)  # the joined run resumes
+    assert checkpoint.read_config(dyn)["step"] == step + 2
+
+    whole = tmp_path / "whole"
+    train([data], whole, _cfg(steps=1), progress=False)
+    saved = (whole / "checkpoint" / "model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="the whole model trained in the run taking it"):
+        take_parts(whole, small, ("renderer",))
+    assert (whole / "checkpoint" / "model.safetensors").read_bytes() == saved
+
+
+def test_a_renderer_trained_on_other_data_draws_the_same_frames_beside_other_dynamics(data, split_runs, tmp_path):
+    """A renderer joins dynamics trained on other data of the task: their normalization differs, and is
+    folded into its first layer, and its background comes with it, so it draws the frame it drew before
+    for the same state. Only the renderer may cross data this way."""
+    rest, renderer = split_runs
+    other = tmp_path / "other-data"
+    collect("reacher", 3, other, policy="random", workers=1, progress=False, seed=5)
+    dyn = tmp_path / "dyn"
+    train([str(other)], dyn, _cfg(steps=2, train_only=REST), progress=False)
+    source, _ = checkpoint.load_model(renderer)
+    mine, _ = checkpoint.load_model(dyn)
+    assert not torch.equal(source.state_mean, mine.state_mean) and not torch.equal(source.background, mine.background)
+
+    record = take_parts(dyn, renderer, ("renderer",))
+    assert record["source_datasets"] == checkpoint.read_config(renderer)["datasets"] and "folded" in record
+    joined, _ = checkpoint.load_model(dyn)
+    state = torch.randn(6, 10) * 0.3 + source.state_mean  # states in the observation's own units
+    action, first = torch.zeros(1, 6, 2), torch.ones(1, 6, dtype=torch.bool)
+
+    def drawn(model):
+        with torch.no_grad():
+            return model.decode(model.observe(None, state[None], action, first))
+
+    assert torch.allclose(drawn(joined), drawn(source), atol=1e-5)
+    assert not torch.allclose(drawn(mine), drawn(source), atol=1e-3)
+    assert torch.equal(joined.state_mean, mine.state_mean)  # the dynamics keep their own normalization
+    with pytest.raises(ValueError, match="only a renderer can be taken from a run of other data"):
+        take_parts(dyn, rest, REST)
 
 
 def test_a_trained_model_gets_a_fresh_renderer_of_another_depth(data, split_runs, tmp_path):
@@ -146,3 +198,17 @@ def test_a_trained_model_gets_a_fresh_renderer_of_another_depth(data, split_runs
     with pytest.raises(ValueError, match="leaves it untrained: add renderer"):
         train([data], tmp_path / "x", _cfg(steps=1, init_from=str(rest), cnn_depth=2, train_only=REST), progress=False)
     assert not (tmp_path / "x" / "checkpoint").exists()
+
+
+def test_wmgym_join_takes_a_renderer_and_says_why_it_cannot(data, split_runs, tmp_path, capsys):
+    from wmgym.cli import main
+
+    rest, renderer = split_runs
+    dyn = tmp_path / "dyn"
+    shutil.copytree(rest, dyn)
+    assert main(["join", "--out", str(dyn), "--source", str(renderer)]) == 0
+    assert f"{dyn}: renderer now from {renderer}" in capsys.readouterr().out
+    assert checkpoint.read_config(dyn)["parts_from"][-1]["source"] == str(renderer)
+    assert main(["join", "--out", str(tmp_path / "nothing"), "--source", str(renderer)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wmgym join: error:") and "not a wmgym training run" in err
