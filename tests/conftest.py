@@ -24,12 +24,14 @@ def dream_checkpoint(tmp_path_factory):
 def benchmark_script():
     """Import a script of benchmarks/ by name (they are scripts, not a package): ``benchmark_script("predictability")``."""
     import importlib.util
+    import sys
     from pathlib import Path
 
     def load(name: str):
         path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # a dataclass in the script looks its module up there
         spec.loader.exec_module(module)
         return module
 
