@@ -44,8 +44,8 @@ _OWNED = {
 }
 """Model config fields that shape or train one part alone (an ensemble's). A part may be taken from a
 run that differs only in fields owned by parts *not* taken: a renderer is the same renderer whatever
-the number of dynamics members beside it was; the fields of a taken part must match (they fix its
-shapes and describe its training)."""
+the number of dynamics members beside it was. The fields of taken dynamics must match (they fix its
+shapes and describe its training); a taken renderer brings its own fields into the joined model."""
 
 
 _STATISTICS = ("state_mean", "state_std", "background")
