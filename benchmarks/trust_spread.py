@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from calibration import policies_for  # noqa: E402
 
 from wmgym.calibrate.run import CalibrationConfig, calibrate  # noqa: E402
-from wmgym.checkpoint import load_model  # noqa: E402
+from wmgym.checkpoint import read_config  # noqa: E402
 from wmgym.zoo import resolve  # noqa: E402
 
 
@@ -69,7 +69,7 @@ def spread(horizons: list[int]) -> dict:
 def run(args: Args) -> dict:
     rows = []
     for model in args.models:
-        task = load_model(resolve(model))[1]["task"]["name"]
+        task = read_config(resolve(model))["task"]["name"]
         policies = tuple(policies_for(task, args.policies_dir))
         for episodes in args.pairs:
             runs = []
